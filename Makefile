@@ -1,0 +1,27 @@
+# jobq — the two commands of the README.
+#   make run    install missing Debian packages, build, start jobqd on ./data/jobq.db at 127.0.0.1:8080
+#   make test   install missing packages, build with ASan+UBSan, run every test through CTest
+JOBS ?= 2
+
+.PHONY: run build test deps clean bench
+deps:
+	@scripts/deps.sh
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j$(JOBS)
+
+run: build
+	mkdir -p data
+	./build/jobqd --db data/jobq.db --host 127.0.0.1 --port 8080
+
+test: deps
+	cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DJOBQ_SANITIZE=ON -DJOBQ_TESTING=ON >/dev/null
+	cmake --build build-test -j$(JOBS)
+	cd build-test && ctest --output-on-failure -j$(JOBS)
+
+bench: build
+	./build/bench_enqueue --help >/dev/null
+
+clean:
+	rm -rf build build-test
