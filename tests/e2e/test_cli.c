@@ -1,0 +1,435 @@
+/*
+ * test_cli.c - end to end: a real jobqd (port 0, temp dir, via the harness) driven only
+ * through the `jobq` CLI binary, as a script would: admin makes tokens, a user enqueues, a
+ * worker claims and completes, the user reads the result back. Also pins the exit codes
+ * (1 server error, 2 usage, 3 cannot connect) and the --json passthrough.
+ *
+ * The CLI runs with posix_spawn (JOBQ_CLI_PATH), stdout/stderr captured in files of the
+ * test's temp root, and an environment without any inherited JOBQ_URL / JOBQ_TOKEN.
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#ifndef JOBQ_CLI_PATH
+#define JOBQ_CLI_PATH "jobq"
+#endif
+
+enum {
+    ARGS_MAX = 32,      /* longest command line a test builds */
+    ENV_EXTRA_MAX = 4,  /* JOBQ_* variables a run may set */
+};
+
+/* One finished CLI run. */
+struct run {
+    int code;           /* exit status, or 128 + signal */
+    char *out;          /* captured stdout, malloc'd, NUL-terminated */
+    char *err;          /* captured stderr */
+};
+
+static void run_free(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof *r);
+}
+
+/* Whole file as a malloc'd string ("" when unreadable). */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *s = NULL;
+    size_t len = 0;
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        s = malloc((size_t)(n > 0 ? n : 0) + 1);
+        len = n > 0 ? fread(s, 1, (size_t)n, f) : 0;
+        fclose(f);
+    } else {
+        s = malloc(1);
+    }
+    s[len] = '\0';
+    return s;
+}
+
+/* environ without JOBQ_URL / JOBQ_TOKEN, plus extra ("K=V" strings, NULL-terminated). */
+static char **make_env(const char *const *extra)
+{
+    size_t n = 0, j = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + ENV_EXTRA_MAX + 1, sizeof *env);
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "JOBQ_URL=", 9) && strncmp(environ[i], "JOBQ_TOKEN=", 11))
+            env[j++] = environ[i];
+    for (size_t i = 0; extra && extra[i] && i < ENV_EXTRA_MAX; i++)
+        env[j++] = (char *)extra[i];
+    return env;
+}
+
+/* Runs jobq with argv (NULL-terminated) and env extras; waits for it. */
+static struct run cli_runv(const char *const *extra_env, const char *const *args)
+{
+    static int seq;
+    char out[1024], err[1024];
+    const char *av[ARGS_MAX + 2] = { JOBQ_CLI_PATH };
+    size_t n = 0;
+    while (args[n] && n < ARGS_MAX) {
+        av[n + 1] = args[n];
+        n++;
+    }
+    snprintf(out, sizeof out, "%s/cli-%d.out", th_tmproot(), seq);
+    snprintf(err, sizeof err, "%s/cli-%d.err", th_tmproot(), seq++);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    char **env = make_env(extra_env);
+    pid_t pid;
+    int rc = posix_spawn(&pid, JOBQ_CLI_PATH, &fa, NULL, (char *const *)av, env);
+    posix_spawn_file_actions_destroy(&fa);
+    free(env);
+    struct run r = { .code = -1 };
+    if (rc) {
+        th_fail(__FILE__, __LINE__, "posix_spawn(%s): %s", JOBQ_CLI_PATH, strerror(rc));
+        th_abort();
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        ;
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+}
+
+/* cli(&r, env, "arg", ..., NULL): runs jobq; prints the run when checks later fail. */
+__attribute__((sentinel)) static void cli(struct run *r, const char *const *env, ...)
+{
+    const char *args[ARGS_MAX + 1];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, env);
+    while (n < ARGS_MAX && (args[n] = va_arg(ap, const char *)))
+        n++;
+    va_end(ap);
+    args[n] = NULL;
+    run_free(r);
+    *r = cli_runv(env, args);
+    if (getenv("JQ_VERBOSE"))
+        fprintf(stderr, "[jobq %s ...] exit %d\n--out--\n%s--err--\n%s", args[0], r->code,
+                r->out, r->err);
+}
+
+/* First line of s copied into buf (cap bytes). */
+static const char *first_line(const char *s, char *buf, size_t cap)
+{
+    size_t n = strcspn(s, "\n");
+    n = n < cap - 1 ? n : cap - 1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Shows a run's output when an expectation about it failed. */
+static void explain(const struct run *r)
+{
+    fprintf(stderr, "  jobq exit %d\n  stdout: %s\n  stderr: %s\n", r->code, r->out, r->err);
+}
+
+#define CHECK_RUN(r, want_code)                                     \
+    do {                                                            \
+        if (!CHECK_EQ((r).code, (want_code)))                       \
+            explain(&(r));                                          \
+    } while (0)
+
+/* Creates a token through the CLI as admin; returns it in tok (TS_HDR_MAX). */
+static void cli_token(struct testsrv *s, const char *user, const char *role, char *tok,
+                      char *id)
+{
+    struct run r = { 0 };
+    cli(&r, NULL, "--url", s->url, "--token", s->admin, "--json", "token", "create", "--user",
+        user, "--role", role, "--name", "e2e", NULL);
+    CHECK_RUN(r, 0);
+    json_t *j = json_loads(r.out, 0, NULL);
+    REQUIRE(jstr(j, "token") != NULL);
+    snprintf(tok, TS_HDR_MAX, "%s", jstr(j, "token"));
+    if (id)
+        snprintf(id, TS_ID_MAX, "%s", jstr(j, "id") ? jstr(j, "id") : "");
+    if (id && !jstr(j, "id") && jint(j, "id") != INT64_MIN)
+        snprintf(id, TS_ID_MAX, "%lld", (long long)jint(j, "id"));
+    json_decref(j);
+    run_free(&r);
+}
+
+/* Full producer/worker round trip through the CLI only. */
+TEST(cli_round_trip)
+{
+    struct testsrv *s = testsrv_start(NULL);
+    char user[TS_HDR_MAX], worker[TS_HDR_MAX], id[TS_ID_MAX], lease[TS_HDR_MAX];
+    char env_url[128], env_tok[TS_HDR_MAX + 16];
+    struct run r = { 0 };
+
+    /* admin: token create, human form prints the secret alone on line 1 */
+    cli(&r, NULL, "--url", s->url, "--token", s->admin, "token", "create", "--user", "alice",
+        "--role", "user", NULL);
+    CHECK_RUN(r, 0);
+    first_line(r.out, user, sizeof user);
+    CHECK(strlen(user) > 0 && !strchr(user, ' '));
+    cli_token(s, "w", "worker", worker, NULL);
+
+    /* user: enqueue with JOBQ_URL / JOBQ_TOKEN from the environment */
+    snprintf(env_url, sizeof env_url, "JOBQ_URL=%s", s->url);
+    snprintf(env_tok, sizeof env_tok, "JOBQ_TOKEN=%s", user);
+    const char *uenv[] = { env_url, env_tok, NULL };
+    cli(&r, uenv, "enqueue", "report.build", "--queue", "q1", "--params",
+        "{\"month\":\"2026-10\"}", "--priority", "5", NULL);
+    CHECK_RUN(r, 0);
+    first_line(r.out, id, sizeof id);
+    REQUIRE_EQ(strlen(id), 26);
+
+    cli(&r, uenv, "show", id, "--json", NULL);
+    CHECK_RUN(r, 0);
+    json_t *j = json_loads(r.out, 0, NULL);
+    CHECK_STR_EQ(jstr(j, "status"), "pending");
+    CHECK_STR_EQ(jstr(j, "params.month"), "2026-10");
+    CHECK_EQ(jint(j, "priority"), 5);
+    json_decref(j);
+
+    /* worker: claim prints "ID LEASE TYPE PARAMS" */
+    cli(&r, NULL, "--url", s->url, "--token", worker, "claim", "q1", "--worker", "w1",
+        "--lease-ms", "60000", NULL);
+    CHECK_RUN(r, 0);
+    char cid[TS_ID_MAX] = "", ctype[64] = "";
+    REQUIRE_EQ(sscanf(r.out, "%63s %255s %63s", cid, lease, ctype), 3);
+    CHECK_STR_EQ(cid, id);
+    CHECK_STR_EQ(ctype, "report.build");
+
+    cli(&r, NULL, "--url", s->url, "--token", worker, "heartbeat", id, "--lease", lease,
+        "--progress", "50", "--message", "half way", NULL);
+    CHECK_RUN(r, 0);
+    cli(&r, NULL, "--url", s->url, "--token", worker, "log", id, "rendering pages", "--lease",
+        lease, "--level", "info", "--metadata", "{\"pages\":3}", NULL);
+    CHECK_RUN(r, 0);
+    cli(&r, NULL, "--url", s->url, "--token", worker, "complete", id, "--lease", lease,
+        "--result", "{\"url\":\"s3://r/2026-10.pdf\",\"pages\":3}", NULL);
+    CHECK_RUN(r, 0);
+    CHECK(strstr(r.out, "completed") != NULL);
+
+    /* the lease is spent: a second complete is a server error */
+    cli(&r, NULL, "--url", s->url, "--token", worker, "complete", id, "--lease", lease, NULL);
+    CHECK_RUN(r, 1);
+    CHECK(strncmp(r.err, "error: lease_lost:", 18) == 0 ||
+          strncmp(r.err, "error: invalid_state:", 21) == 0);
+
+    /* user reads the result back */
+    cli(&r, uenv, "show", id, "--json", NULL);
+    CHECK_RUN(r, 0);
+    j = json_loads(r.out, 0, NULL);
+    CHECK_STR_EQ(jstr(j, "status"), "completed");
+    CHECK_STR_EQ(jstr(j, "result.url"), "s3://r/2026-10.pdf");
+    CHECK_EQ(jint(j, "result.pages"), 3);
+    CHECK_EQ(jint(j, "attempts"), 1);
+    CHECK_STR_EQ(jstr(j, "worker_id"), "w1");
+    json_decref(j);
+
+    cli(&r, uenv, "show", id, NULL);
+    CHECK_RUN(r, 0);
+    CHECK(strstr(r.out, "completed") && strstr(r.out, "s3://r/2026-10.pdf"));
+
+    cli(&r, uenv, "list", NULL);
+    CHECK_RUN(r, 0);
+    CHECK(strstr(r.out, id) != NULL);
+    CHECK(strstr(r.out, "report.build") != NULL);
+
+    cli(&r, uenv, "list", "--status", "completed", "--queue", "q1", "--json", NULL);
+    CHECK_RUN(r, 0);
+    j = json_loads(r.out, 0, NULL);
+    CHECK_EQ(jint(j, "total_count"), 1);
+    CHECK_STR_EQ(jstr(j, "jobs.0.id"), id);
+    json_decref(j);
+
+    cli(&r, uenv, "logs", id, NULL);
+    CHECK_RUN(r, 0);
+    CHECK(strstr(r.out, "rendering pages") != NULL);
+
+    /* finished jobs can be deleted; then they are gone */
+    cli(&r, uenv, "delete", id, NULL);
+    CHECK_RUN(r, 0);
+    cli(&r, uenv, "show", id, NULL);
+    CHECK_RUN(r, 1);
+    CHECK(strncmp(r.err, "error: not_found:", 17) == 0);
+
+    run_free(&r);
+    testsrv_stop(s);
+}
+
+/* fail --no-retry, retry, cancel through the CLI. */
+TEST(cli_fail_retry_cancel)
+{
+    struct testsrv *s = testsrv_start(NULL);
+    char user[TS_HDR_MAX], worker[TS_HDR_MAX], id[TS_ID_MAX], cid[TS_ID_MAX];
+    char lease[TS_HDR_MAX];
+    struct run r = { 0 };
+    cli_token(s, "bob", "user", user, NULL);
+    cli_token(s, "w", "worker", worker, NULL);
+
+    cli(&r, NULL, "--url", s->url, "--token", user, "enqueue", "t", "--queue", "q2", NULL);
+    CHECK_RUN(r, 0);
+    first_line(r.out, id, sizeof id);
+
+    cli(&r, NULL, "--url", s->url, "--token", worker, "claim", "q2", NULL);
+    CHECK_RUN(r, 0);
+    REQUIRE_EQ(sscanf(r.out, "%63s %255s", cid, lease), 2);
+    cli(&r, NULL, "--url", s->url, "--token", worker, "fail", id, "--lease", lease, "--error",
+        "disk on fire", "--code", "E_FIRE", "--no-retry", "--json", NULL);
+    CHECK_RUN(r, 0);
+    json_t *j = json_loads(r.out, 0, NULL);
+    CHECK_STR_EQ(jstr(j, "status"), "failed");
+    CHECK_STR_EQ(jstr(j, "error_code"), "E_FIRE");
+    json_decref(j);
+
+    cli(&r, NULL, "--url", s->url, "--token", user, "retry", id, NULL);
+    CHECK_RUN(r, 0);
+    CHECK(strstr(r.out, "pending") != NULL);
+    cli(&r, NULL, "--url", s->url, "--token", user, "cancel", id, NULL);
+    CHECK_RUN(r, 0);
+    CHECK(strstr(r.out, "cancelled") != NULL);
+    cli(&r, NULL, "--url", s->url, "--token", user, "cancel", id, NULL);
+    CHECK_RUN(r, 1);
+    CHECK(strncmp(r.err, "error: invalid_state:", 21) == 0);
+
+    /* nothing left to claim: exit 0, empty stdout */
+    cli(&r, NULL, "--url", s->url, "--token", worker, "claim", "q2", NULL);
+    CHECK_RUN(r, 0);
+    CHECK_STR_EQ(r.out, "");
+
+    run_free(&r);
+    testsrv_stop(s);
+}
+
+/* Bad, revoked and forbidden tokens are server errors: exit 1 with the server's code. */
+TEST(cli_auth_errors)
+{
+    struct testsrv *s = testsrv_start(NULL);
+    char user[TS_HDR_MAX], tid[TS_ID_MAX];
+    struct run r = { 0 };
+
+    cli(&r, NULL, "--url", s->url, "--token", "not-a-token", "list", NULL);
+    CHECK_RUN(r, 1);
+    CHECK(strncmp(r.err, "error: unauthorized:", 20) == 0);
+
+    cli(&r, NULL, "--url", s->url, "list", NULL);           /* no token at all */
+    CHECK_RUN(r, 1);
+    CHECK(strncmp(r.err, "error: unauthorized:", 20) == 0);
+
+    cli_token(s, "carol", "user", user, tid);
+    cli(&r, NULL, "--url", s->url, "--token", user, "token", "create", "--user", "x", "--role",
+        "admin", NULL);
+    CHECK_RUN(r, 1);
+    CHECK(strncmp(r.err, "error: forbidden:", 17) == 0);
+
+    cli(&r, NULL, "--url", s->url, "--token", user, "list", NULL);
+    CHECK_RUN(r, 0);
+    cli(&r, NULL, "--url", s->url, "--token", s->admin, "token", "revoke", tid, NULL);
+    CHECK_RUN(r, 0);
+    cli(&r, NULL, "--url", s->url, "--token", user, "list", NULL);
+    CHECK_RUN(r, 1);
+    CHECK(strncmp(r.err, "error: unauthorized:", 20) == 0);
+
+    /* server-side validation names the field */
+    cli(&r, NULL, "--url", s->url, "--token", s->admin, "enqueue", "t", "--priority", "5000",
+        NULL);
+    CHECK_RUN(r, 1);
+    CHECK(strncmp(r.err, "error: invalid_argument:", 24) == 0);
+    CHECK(strstr(r.err, "priority") != NULL);
+
+    run_free(&r);
+    testsrv_stop(s);
+}
+
+/* A port nobody listens on: bind port 0, note it, close it. */
+static int dead_port(void)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    REQUIRE(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    REQUIRE(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+TEST(cli_no_server_exits_3)
+{
+    char url[64], env_url[96];
+    struct run r = { 0 };
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", dead_port());
+    cli(&r, NULL, "--url", url, "--token", "x", "list", NULL);
+    CHECK_RUN(r, 3);
+    CHECK(strncmp(r.err, "error: connect_failed:", 22) == 0);
+
+    snprintf(env_url, sizeof env_url, "JOBQ_URL=%s", url);
+    const char *env[] = { env_url, NULL };
+    cli(&r, env, "enqueue", "t", NULL);
+    CHECK_RUN(r, 3);
+    run_free(&r);
+}
+
+TEST(cli_usage_exits_2)
+{
+    struct run r = { 0 };
+    const char *const bad[][6] = {
+        { NULL },                                   /* no verb */
+        { "frobnicate", NULL },                     /* unknown verb */
+        { "enqueue", NULL },                        /* missing TYPE */
+        { "enqueue", "t", "--nope", NULL },         /* unknown option */
+        { "enqueue", "t", "--priority", "x", NULL },/* not an integer */
+        { "enqueue", "t", "--params", "{", NULL },  /* not JSON (caught client-side) */
+        { "show", "a", "b", NULL },                 /* extra positional */
+        { "list", "--limit", NULL },                /* option without value */
+        { "token", NULL },                          /* group without sub-verb */
+        { "token", "create", "--user", "u", NULL }, /* required --role missing */
+        { "fail", "ID", "--lease", "L", NULL },     /* required --error missing */
+        { "--bogus", "list", NULL },                /* unknown global option */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = cli_runv(NULL, bad[i]);
+        if (!CHECK_EQ(r.code, 2))
+            fprintf(stderr, "  case %zu (%s): stderr %s\n", i, bad[i][0] ? bad[i][0] : "-",
+                    r.err);
+        run_free(&r);
+    }
+
+    cli(&r, NULL, "--help", NULL);
+    CHECK_RUN(r, 0);
+    CHECK(strstr(r.out, "enqueue") && strstr(r.out, "token create"));
+    const char *verbs[] = { "enqueue", "show", "list", "cancel", "retry", "delete", "logs",
+                            "claim", "heartbeat", "complete", "fail", "log" };
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+        cli(&r, NULL, verbs[i], "--help", NULL);
+        CHECK_RUN(r, 0);
+        CHECK(strstr(r.out, "usage: jobq") != NULL);
+    }
+    cli(&r, NULL, "token", "create", "--help", NULL);
+    CHECK_RUN(r, 0);
+    CHECK(strstr(r.out, "--role") != NULL);
+    cli(&r, NULL, "token", "--help", NULL);
+    CHECK_RUN(r, 0);
+    run_free(&r);
+}
+
+TEST_MAIN()
