@@ -118,8 +118,8 @@ static void th_make_root(const char *name)
 {
     const char *base = getenv("TMPDIR");
     if (!base || !*base) base = "/tmp";
-    snprintf(th_root, sizeof th_root, "%s/jqt-%s-XXXXXX", base, name);
-    if (!mkdtemp(th_root)) {
+    int n = snprintf(th_root, sizeof th_root, "%s/jqt-%s-XXXXXX", base, name);
+    if (n < 0 || (size_t)n >= sizeof th_root || !mkdtemp(th_root)) {
         perror("mkdtemp");
         exit(2);
     }
@@ -252,8 +252,8 @@ const char *th_tmproot(void)
 char *th_mkdtemp(const char *prefix)
 {
     char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s/%s-XXXXXX", th_tmproot(), prefix ? prefix : "d");
-    if (!mkdtemp(buf)) {
+    int n = snprintf(buf, sizeof buf, "%s/%s-XXXXXX", th_tmproot(), prefix ? prefix : "d");
+    if (n < 0 || (size_t)n >= sizeof buf || !mkdtemp(buf)) {
         th_fail(__FILE__, __LINE__, "mkdtemp(%s): %s", buf, strerror(errno));
         th_abort();
     }
@@ -269,8 +269,8 @@ static int th_rm_entries(const char *path)
     if (!d) return -1;
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        if (th_rmrf(sub)) rc = -1;
+        int n = snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof sub || th_rmrf(sub)) rc = -1;
     }
     closedir(d);
     return rc;
