@@ -35,7 +35,8 @@ static int run_enqueue(struct cli *cli, const struct cli_args *a)
         .max_attempts = (int)attempts,
         .ttl_ms = ttl,
     };
-    return cli_job_done(cli, jobq_create(cli->client, &in, &j), j, print_enqueued);
+    int err = jobq_create(cli->client, &in, &j);      /* before reading j: own statement */
+    return cli_job_done(cli, err, j, print_enqueued);
 }
 
 static const struct cli_opt enqueue_opts[] = {
@@ -54,19 +55,22 @@ static const struct cli_opt enqueue_opts[] = {
 static int run_show(struct cli *cli, const struct cli_args *a)
 {
     jobq_job *j = NULL;
-    return cli_job_done(cli, jobq_get(cli->client, a->pos[0], &j), j, cli_print_job);
+    int err = jobq_get(cli->client, a->pos[0], &j);
+    return cli_job_done(cli, err, j, cli_print_job);
 }
 
 static int run_cancel(struct cli *cli, const struct cli_args *a)
 {
     jobq_job *j = NULL;
-    return cli_job_done(cli, jobq_cancel(cli->client, a->pos[0], &j), j, cli_print_job_line);
+    int err = jobq_cancel(cli->client, a->pos[0], &j);
+    return cli_job_done(cli, err, j, cli_print_job_line);
 }
 
 static int run_retry(struct cli *cli, const struct cli_args *a)
 {
     jobq_job *j = NULL;
-    return cli_job_done(cli, jobq_retry(cli->client, a->pos[0], &j), j, cli_print_job_line);
+    int err = jobq_retry(cli->client, a->pos[0], &j);
+    return cli_job_done(cli, err, j, cli_print_job_line);
 }
 
 static int run_delete(struct cli *cli, const struct cli_args *a)
