@@ -157,12 +157,17 @@ static char *base_url(const char *url)
     return u;
 }
 
-static char *auth_header(const char *token)
+/* The token to send: the argument, else $JOBQ_TOKEN; NULL when neither is set. */
+static const char *pick_token(const char *token)
 {
     if (!token || !*token)
         token = getenv("JOBQ_TOKEN");
-    if (!token || !*token)
-        return NULL;
+    return token && *token ? token : NULL;
+}
+
+/* "Authorization: Bearer <token>", malloc'd; NULL when out of memory. */
+static char *auth_header(const char *token)
+{
     static const char pre[] = "Authorization: Bearer ";
     size_t n = sizeof pre + strlen(token);
     char *h = malloc(n);
@@ -184,9 +189,8 @@ jobq_client *jobq_client_new(const char *url, const char *token)
     c->body.ok = true;
     if (!(c->url = base_url(url)))
         goto undo_alloc;
-    c->auth = auth_header(token);
-    if (!c->auth && ((token && *token) || getenv("JOBQ_TOKEN")))
-        goto undo_url;                  /* a token was given but could not be copied */
+    if ((token = pick_token(token)) && !(c->auth = auth_header(token)))
+        goto undo_url;
     if (!(c->curl = curl_easy_init()))
         goto undo_auth;
     return c;
