@@ -1,0 +1,20 @@
+/*
+ * json.h - thin helpers over jansson: a depth check run before parsing (so
+ * hostile nesting never reaches a recursive parser), parse, compact dump.
+ */
+#ifndef JQ_JSON_H
+#define JQ_JSON_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum { JSON_DEPTH_MAX = 32 };   /* deeper is an attack on recursive code, never real data */
+
+/* True if no array/object nests deeper than max (strings are skipped). */
+bool json_depth_ok(const char *buf, size_t len, int max);
+/* Parses buf as one JSON value with the depth cap; NULL if invalid. */
+json_t *json_parse(const char *buf, size_t len);
+/* Compact serialization with sorted keys off; caller frees. NULL for NULL. */
+char *json_dump_compact(const json_t *v);
+
+#endif

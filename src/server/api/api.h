@@ -1,0 +1,72 @@
+/*
+ * api.h - what the resource handlers share: body parsing, validators that
+ * write the 400 themselves (every 400 names its field), the job and log JSON
+ * shapes, and the handler entry points the route table names.
+ */
+#ifndef JQ_API_H
+#define JQ_API_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "server/http.h"
+#include "server/jobqd.h"
+
+/* Caps, with reasons, in docs/API.md. */
+enum {
+    PARAMS_MAX = 64 << 10,
+    RESULT_MAX = 256 << 10,
+    TEXT_MAX = 8 << 10,
+    METADATA_MAX = 16 << 10,
+    PAGE_MAX = 1000,
+    OFFSET_MAX = 1000000,
+    WAIT_MAX_MS = 30000,
+    CLAIM_MAX = 100,
+};
+
+/* The body as an object with only `allowed` keys (NULL-terminated); an empty
+ * body reads as {}. On failure replies 415/400 and returns NULL. */
+json_t *api_body(struct req *q, const char *const *allowed);
+
+/* Validators: absent or null leaves *out untouched and succeeds unless required. */
+bool want_str(struct req *q, json_t *o, const char *field, bool required, size_t max,
+              const char **out);
+bool want_name(struct req *q, json_t *o, const char *field, bool required, const char **out);
+bool want_int(struct req *q, json_t *o, const char *field, int64_t lo, int64_t hi,
+              int64_t *out);
+bool want_bool(struct req *q, json_t *o, const char *field, bool *out);
+/* Any JSON value (object_only: must be an object), compact text under max; caller frees. */
+bool want_json(struct req *q, json_t *o, const char *field, bool object_only, size_t max,
+               char **out);
+bool want_time(struct req *q, json_t *o, const char *field, int64_t *out);
+/* Same checks for query-string values. */
+bool query_int(struct req *q, const char *name, int64_t lo, int64_t hi, int64_t *out);
+bool valid_name(const char *s);
+/* A path id that is not a job id answers 404 like a missing job. */
+bool want_job_id(struct req *q, const char *id);
+
+json_t *api_job_json(const struct job *j, bool with_lease);
+json_t *api_log_json(const struct log_row *r);
+/* Replies with the store error mapped to its status and a fixed message. */
+void api_store_err(struct req *q, jq_err e);
+
+/* handlers */
+void api_health(struct req *q);
+void api_jobs_create(struct req *q);
+void api_jobs_list(struct req *q);
+void api_jobs_show(struct req *q);
+void api_jobs_cancel(struct req *q);
+void api_jobs_retry(struct req *q);
+void api_jobs_delete(struct req *q);
+void api_work_claim(struct req *q);
+void api_work_heartbeat(struct req *q);
+void api_work_complete(struct req *q);
+void api_work_fail(struct req *q);
+void api_logs_add(struct req *q);
+void api_logs_list(struct req *q);
+void api_tokens_create(struct req *q);
+void api_tokens_revoke(struct req *q);
+void api_admin_store(struct req *q);
+void api_admin_clock(struct req *q);
+
+#endif

@@ -1,0 +1,154 @@
+/* config.c - the option table of jobqd and its parser (see config.h). */
+#include "server/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_kind { OPT_STR, OPT_INT, OPT_BOOL };
+
+struct opt {
+    const char *flag;            /* --flag */
+    const char *env;             /* JOBQ_* */
+    enum opt_kind kind;
+    size_t off;                  /* offset in struct jobqd_config */
+    const char *def;             /* default, as text */
+    int64_t lo, hi;              /* bounds of an OPT_INT */
+    const char *help;
+};
+
+#define F(m) offsetof(struct jobqd_config, m)
+static const struct opt opts[] = {
+    {"db", "JOBQ_DB", OPT_STR, F(db), "./data/jobq.db", 0, 0, "SQLite database file"},
+    {"host", "JOBQ_HOST", OPT_STR, F(host), "127.0.0.1", 0, 0, "listen address"},
+    {"port", "JOBQ_PORT", OPT_INT, F(port), "8080", 0, 65535, "listen port (0: any free port)"},
+    {"port-file", "JOBQ_PORT_FILE", OPT_STR, F(port_file), NULL, 0, 0,
+     "write the bound port to this file once listening"},
+    {"readers", "JOBQ_READERS", OPT_INT, F(readers), "4", 1, 64, "read-only DB connections"},
+    {"sync", "JOBQ_SYNC", OPT_STR, F(sync), "full", 0, 0,
+     "full (fsync every commit, default) | normal | off: NOT durable"},
+    {"body-max", "JOBQ_BODY_MAX", OPT_INT, F(body_max), "1048576", 1024, 64 << 20,
+     "request body cap in bytes"},
+    {"max-connections", "JOBQ_MAX_CONNECTIONS", OPT_INT, F(max_connections), "1024", 4, 10000,
+     "concurrent HTTP connections"},
+    {"lease-ms", "JOBQ_LEASE_MS", OPT_INT, F(lease_ms), "30000", 1000, 3600000,
+     "default lease of a claim"},
+    {"backoff-base-ms", "JOBQ_BACKOFF_BASE_MS", OPT_INT, F(backoff_base_ms), "1000", 1,
+     86400000, "retry delay after the first failed attempt"},
+    {"backoff-max-ms", "JOBQ_BACKOFF_MAX_MS", OPT_INT, F(backoff_max_ms), "3600000", 1,
+     604800000, "ceiling of a retry delay"},
+    {"ttl-ms", "JOBQ_TTL_MS", OPT_INT, F(ttl_ms), "86400000", 1000, 2592000000LL,
+     "default time a pending job may wait before it expires"},
+    {"max-attempts", "JOBQ_MAX_ATTEMPTS", OPT_INT, F(max_attempts), "3", 1, 100,
+     "default attempts of a job"},
+    {"fake-clock", "JOBQ_FAKE_CLOCK", OPT_BOOL, F(fake_clock), "0", 0, 0,
+     "test builds only: freeze the clock; POST /v1/admin/clock moves it"},
+    {"log-level", "JOBQ_LOG_LEVEL", OPT_STR, F(log_level), "info", 0, 0,
+     "debug | info | warn | error"},
+};
+#undef F
+enum { NOPTS = sizeof opts / sizeof opts[0] };
+
+static void usage(void)
+{
+    printf("usage: jobqd [options]\n\n"
+           "jobq server: durable background jobs over HTTP/JSON on an embedded SQLite file.\n"
+           "Every option can also be set by its environment variable; flags win.\n\n");
+    for (int i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        printf("  --%-18s %-22s %s", o->flag, o->env, o->help);
+        if (o->def && o->kind != OPT_BOOL)
+            printf(" (default %s)", o->def);
+        printf("\n");
+    }
+    printf("  --%-18s %-22s %s\n", "help", "", "show this text");
+    printf("\nOn first start with an empty database jobqd creates an admin token and prints\n"
+           "it once (or uses JOBQ_ADMIN_TOKEN). SIGTERM/SIGINT stop it cleanly.\n");
+}
+
+static int set(struct jobqd_config *cfg, const struct opt *o, const char *v)
+{
+    char *base = (char *)cfg + o->off;
+    if (o->kind == OPT_STR) {
+        *(const char **)(void *)base = v;
+        return 0;
+    }
+    if (o->kind == OPT_BOOL) {
+        *(bool *)(void *)base = v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 ||
+                                      strcmp(v, "yes") == 0);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || end == v || *end || n < o->lo || n > o->hi) {
+        fprintf(stderr, "jobqd: --%s: '%s' is not an integer in [%lld, %lld]\n", o->flag, v,
+                (long long)o->lo, (long long)o->hi);
+        return -1;
+    }
+    *(int64_t *)(void *)base = n;
+    return 0;
+}
+
+static const struct opt *find(const char *flag)
+{
+    for (int i = 0; i < NOPTS; i++)
+        if (strcmp(opts[i].flag, flag) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static int parse_args(struct jobqd_config *cfg, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage();
+            return 1;
+        }
+        char name[64];
+        const char *eq = strchr(a, '=');
+        snprintf(name, sizeof name, "%.*s", (int)(eq ? eq - a : (long)strlen(a)) - 2, a + 2);
+        const struct opt *o = strncmp(a, "--", 2) == 0 ? find(name) : NULL;
+        if (!o) {
+            fprintf(stderr, "jobqd: unknown option '%s' (see --help)\n", a);
+            return -1;
+        }
+        const char *v = eq ? eq + 1 : o->kind == OPT_BOOL ? "1" : i + 1 < argc ? argv[++i] : NULL;
+        if (!v) {
+            fprintf(stderr, "jobqd: --%s needs a value\n", o->flag);
+            return -1;
+        }
+        if (set(cfg, o, v))
+            return -1;
+    }
+    return 0;
+}
+
+int config_load(struct jobqd_config *cfg, int argc, char **argv)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (int i = 0; i < NOPTS; i++) {
+        const char *env = getenv(opts[i].env);
+        if (opts[i].def && set(cfg, &opts[i], opts[i].def))
+            return -1;
+        if (env && *env && set(cfg, &opts[i], env))
+            return -1;
+    }
+    int rc = parse_args(cfg, argc, argv);
+    if (rc)
+        return rc;
+    if (strcmp(cfg->sync, "full") && strcmp(cfg->sync, "normal") && strcmp(cfg->sync, "off")) {
+        fprintf(stderr, "jobqd: --sync must be full, normal or off\n");
+        return -1;
+    }
+#ifndef JOBQ_TESTING
+    if (cfg->fake_clock) {
+        fprintf(stderr, "jobqd: --fake-clock exists only in test builds (JOBQ_TESTING)\n");
+        return -1;
+    }
+#endif
+    return 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * config.h - jobqd's settings: one table of options, each settable by a
+ * command-line flag or a JOBQ_* environment variable (flags win), each with
+ * bounds checked at start.
+ */
+#ifndef JQ_CONFIG_H
+#define JQ_CONFIG_H
+#include <stdbool.h>
+#include <stdint.h>
+
+struct jobqd_config {
+    const char *db;              /* SQLite file path */
+    const char *host;            /* listen address */
+    int64_t port;                /* 0 = ephemeral */
+    const char *port_file;       /* where the bound port is written, or NULL */
+    int64_t readers;             /* read-only SQLite connections */
+    const char *sync;            /* full | normal | off */
+    int64_t body_max;            /* request body cap, bytes */
+    int64_t max_connections;     /* concurrent HTTP connections (one thread each) */
+    int64_t lease_ms;            /* default lease of a claim */
+    int64_t backoff_base_ms, backoff_max_ms;
+    int64_t ttl_ms;              /* default time a pending job may wait before it expires */
+    int64_t max_attempts;        /* default attempts of a job */
+    bool fake_clock;             /* test builds: frozen clock moved by /v1/admin/clock */
+    const char *log_level;       /* debug | info | warn | error */
+};
+
+/* Fills cfg from defaults, env, then argv. Returns 0 to run, 1 if --help was
+ * printed, -1 on a bad option (message already printed). */
+int config_load(struct jobqd_config *cfg, int argc, char **argv);
+
+#endif

@@ -1,0 +1,295 @@
+/*
+ * http.c - libmicrohttpd adapter (see http.h). Request flow: the first
+ * callback allocates a struct req and rejects a declared body over the cap;
+ * upload callbacks append to the body; the last one hands the request to
+ * the router and sends what the handler replied.
+ */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "server/jobqd.h"
+#include "server/router.h"
+
+enum {
+    CONN_MEMORY = 32 << 10,   /* per-connection header memory: headers over ~16 KiB fail */
+    CONN_TIMEOUT_S = 120,     /* idle keep-alive connections are closed after this */
+    THREAD_STACK = 1 << 20,
+};
+
+struct http {
+    struct MHD_Daemon *daemon;
+};
+
+static const short status_of[JQ_E__COUNT] = {
+    [JQ_E_OK] = 200, [JQ_E_INVALID] = 400, [JQ_E_BAD_JSON] = 400, [JQ_E_UNAUTH] = 401,
+    [JQ_E_FORBIDDEN] = 403, [JQ_E_NOT_FOUND] = 404, [JQ_E_METHOD] = 405,
+    [JQ_E_LEASE] = 409, [JQ_E_STATE] = 409, [JQ_E_TOO_LARGE] = 413, [JQ_E_MEDIA] = 415,
+    [JQ_E_LIMIT] = 429, [JQ_E_NOMEM] = 503, [JQ_E_STORAGE] = 500, [JQ_E_UNAVAILABLE] = 503,
+    [JQ_E_INTERNAL] = 500,
+};
+
+int http_status_of(jq_err e)
+{
+    return (unsigned)e < JQ_E__COUNT ? status_of[e] : 500;
+}
+
+/* --- reply helpers --- */
+
+void reply_json(struct req *q, int status, json_t *body)
+{
+    json_decref(q->reply);
+    q->status = status;
+    q->reply = body;
+}
+
+void reply_empty(struct req *q, int status)
+{
+    reply_json(q, status, NULL);
+}
+
+void reply_err(struct req *q, jq_err e, const char *field, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *err = json_pack("{s:s, s:s, s:s?}", "code", jq_err_code(e), "message", msg,
+                            "field", field);
+    reply_json(q, http_status_of(e), json_pack("{s:o}", "error", err));
+}
+
+void reply_header(struct req *q, const char *name, const char *fmt, ...)
+{
+    if (q->nheaders == REQ_HEADERS_MAX)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    q->headers[q->nheaders].name = name;
+    vsnprintf(q->headers[q->nheaders].value, sizeof q->headers[0].value, fmt, ap);
+    va_end(ap);
+    q->nheaders++;
+}
+
+const char *req_query(struct req *q, const char *name)
+{
+    return MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *req_header(struct req *q, const char *name)
+{
+    return MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, name);
+}
+
+struct query_check { const char *const *allowed; const char *bad; };
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct query_check *qc = cls;
+    for (const char *const *a = qc->allowed; *a; a++)
+        if (strcmp(*a, key) == 0)
+            return MHD_YES;
+    qc->bad = key;
+    return MHD_NO;
+}
+
+bool req_query_only(struct req *q, const char *const *allowed)
+{
+    struct query_check qc = {allowed, NULL};
+    MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, check_arg, &qc);
+    if (qc.bad)
+        reply_err(q, JQ_E_INVALID, qc.bad, "unknown query parameter '%.64s'", qc.bad);
+    return qc.bad == NULL;
+}
+
+/* --- sending --- */
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, struct req *q)
+{
+    char *text = q->reply ? json_dump_compact(q->reply) : NULL;
+    size_t len = text ? strlen(text) : 0;
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    if (text)
+        MHD_add_response_header(r, "Content-Type", "application/json");
+    char n[16];
+    snprintf(n, sizeof n, "%d", q->sc.stmts);
+    MHD_add_response_header(r, "X-Jobq-Statements", n);
+    for (int i = 0; i < q->nheaders; i++)
+        MHD_add_response_header(r, q->headers[i].name, q->headers[i].value);
+    enum MHD_Result rc = MHD_queue_response(conn, (unsigned)q->status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static void free_req(struct req *q)
+{
+    json_decref(q->reply);
+    free(q->body);
+    free(q);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (*con_cls)
+        free_req(*con_cls);
+    *con_cls = NULL;
+}
+
+/* --- request assembly --- */
+
+static struct req *new_req(struct jobqd *d, struct MHD_Connection *conn, const char *method,
+                           const char *url)
+{
+    struct req *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->d = d;
+    q->conn = conn;
+    q->method = method;
+    q->path = url;
+    q->status = 500;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > (unsigned long long)d->cfg.body_max)
+        q->too_large = true;
+    return q;
+}
+
+static void append_body(struct req *q, const char *data, size_t n, size_t max)
+{
+    if (q->too_large || n > max - q->len) {
+        q->too_large = true;
+        return;
+    }
+    if (q->len + n + 1 > q->cap) {
+        size_t cap = q->cap ? q->cap : 1024;
+        while (cap < q->len + n + 1)
+            cap *= 2;
+        char *nb = realloc(q->body, cap);
+        if (!nb) {
+            q->too_large = true;
+            return;
+        }
+        q->body = nb;
+        q->cap = cap;
+    }
+    memcpy(q->body + q->len, data, n);
+    q->len += n;
+    q->body[q->len] = '\0';
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct jobqd *d = cls;
+    struct req *q = *con_cls;
+    if (!q) {
+        if (!(q = new_req(d, conn, method, url)))
+            return MHD_NO;
+        *con_cls = q;
+        if (q->too_large) {     /* declared too big: answer now, skip the upload */
+            reply_err(q, JQ_E_TOO_LARGE, NULL, "request body is over %lld bytes",
+                      (long long)d->cfg.body_max);
+            q->replied = true;
+            return send_reply(conn, q);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!q->replied)
+            append_body(q, upload_data, *upload_size, (size_t)d->cfg.body_max);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (q->replied)
+        return MHD_YES;
+    q->replied = true;
+    if (q->too_large)
+        reply_err(q, JQ_E_TOO_LARGE, NULL, "request body is over %lld bytes",
+                  (long long)d->cfg.body_max);
+    else
+        router_dispatch(q);
+    return send_reply(conn, q);
+}
+
+/* --- daemon --- */
+
+static bool make_addr(const char *host, int port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        return true;
+    }
+    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        return true;
+    }
+    return false;
+}
+
+struct http *http_start(struct jobqd *d, int *port)
+{
+    struct sockaddr_storage ss;
+    if (!make_addr(d->cfg.host, (int)d->cfg.port, &ss)) {
+        log_error("--host %s is not an IPv4 or IPv6 address", d->cfg.host);
+        return NULL;
+    }
+    struct http *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, d,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->cfg.max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_END);
+    if (!h->daemon) {
+        log_error("cannot listen on %s:%lld", d->cfg.host, (long long)d->cfg.port);
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon,
+                                                           MHD_DAEMON_INFO_BIND_PORT);
+    *port = info ? info->port : (int)d->cfg.port;
+    return h;
+}
+
+void http_stop(struct http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}

@@ -1,0 +1,95 @@
+/*
+ * main.c - jobqd: parse the configuration, open the store, bootstrap the
+ * admin token, start the maintenance thread and HTTP, then wait for
+ * SIGTERM/SIGINT and shut down in reverse order (HTTP stops accepting and
+ * drains, in-flight commits finish, the database closes cleanly).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "common/log.h"
+#include "server/auth.h"
+#include "server/http.h"
+#include "server/jobqd.h"
+#include "server/maint.h"
+
+static int sync_level(const char *s)
+{
+    return strcmp(s, "off") == 0 ? 0 : strcmp(s, "normal") == 0 ? 1 : 2;
+}
+
+static void set_log_level(const char *s)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0)
+            log_set_level((enum log_level)i);
+}
+
+static bool write_port_file(const char *path, int port)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0)
+        return false;
+    return rename(tmp, path) == 0;      /* readers never see a half-written file */
+}
+
+static int run(struct jobqd *d)
+{
+    int port = 0;
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);   /* every thread inherits the mask */
+    if (!(d->maint = maint_start(d)) || !(d->http = http_start(d, &port)))
+        return 1;
+    log_info("jobqd listening on %s:%d (db %s, sync %s)", d->cfg.host, port, d->cfg.db,
+             d->cfg.sync);
+    if (d->cfg.port_file && !write_port_file(d->cfg.port_file, port)) {
+        log_error("cannot write --port-file %s", d->cfg.port_file);
+        return 1;
+    }
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_info("signal %d: shutting down", sig);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct jobqd d = {0};
+    int rc = config_load(&d.cfg, argc, argv);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+    signal(SIGPIPE, SIG_IGN);
+    set_log_level(d.cfg.log_level);
+    if (sodium_init() < 0)
+        return 1;
+    clock_init(&d.clock, d.cfg.fake_clock);
+    events_init(&d.ev);
+    struct store_cfg sc = {.path = d.cfg.db, .readers = (int)d.cfg.readers,
+                           .sync = sync_level(d.cfg.sync),
+                           .retry = {d.cfg.backoff_base_ms, d.cfg.backoff_max_ms}};
+    if (store_open(&sc, &d.st)) {
+        fprintf(stderr, "jobqd: cannot open the database %s (see the log above)\n", d.cfg.db);
+        events_fini(&d.ev);
+        return 1;
+    }
+    store_set_notify(d.st, events_bump, &d.ev);
+    struct sctx c = {.now_ms = clock_now_ms(&d.clock)};
+    rc = auth_bootstrap(d.st, &c, getenv("JOBQ_ADMIN_TOKEN")) ? 1 : run(&d);
+    events_close(&d.ev);          /* long-poll claims return at once */
+    http_stop(d.http);
+    maint_stop(d.maint);
+    store_close(d.st);
+    events_fini(&d.ev);
+    log_info("jobqd stopped");
+    return rc;
+}

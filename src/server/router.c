@@ -1,0 +1,136 @@
+/*
+ * router.c - the route table and dispatch (see router.h). Order of checks:
+ * route exists (else 401 for /v1 without a valid token, then 404/405) ->
+ * token -> role -> handler. Unauthenticated callers learn nothing about
+ * which /v1 paths exist.
+ */
+#include "server/router.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "server/api/api.h"
+#include "server/auth.h"
+
+#define U ROLE_USER
+#define W ROLE_WORKER
+#define A ROLE_ADMIN
+static const struct route routes[] = {
+    {"GET", "/healthz", 0, api_health},
+    {"POST", "/v1/jobs", U | A, api_jobs_create},
+    {"GET", "/v1/jobs", U | W | A, api_jobs_list},
+    {"GET", "/v1/jobs/{}", U | W | A, api_jobs_show},
+    {"DELETE", "/v1/jobs/{}", U | A, api_jobs_delete},
+    {"POST", "/v1/jobs/{}/cancel", U | A, api_jobs_cancel},
+    {"POST", "/v1/jobs/{}/retry", U | A, api_jobs_retry},
+    {"POST", "/v1/jobs/{}/heartbeat", W | A, api_work_heartbeat},
+    {"POST", "/v1/jobs/{}/complete", W | A, api_work_complete},
+    {"POST", "/v1/jobs/{}/fail", W | A, api_work_fail},
+    {"POST", "/v1/jobs/{}/logs", W | A, api_logs_add},
+    {"GET", "/v1/jobs/{}/logs", U | W | A, api_logs_list},
+    {"POST", "/v1/queues/{}/claim", W | A, api_work_claim},
+    {"POST", "/v1/tokens", A, api_tokens_create},
+    {"DELETE", "/v1/tokens/{}", A, api_tokens_revoke},
+    {"GET", "/v1/admin/store", A, api_admin_store},
+    {"POST", "/v1/admin/clock", A, api_admin_clock},
+};
+#undef U
+#undef W
+#undef A
+enum { NROUTES = sizeof routes / sizeof routes[0], PATH_MAX_LEN = 1024 };
+
+const struct route *router_routes(int *n)
+{
+    *n = NROUTES;
+    return routes;
+}
+
+/* Matches path against pattern; {} segments are copied into params (pointing
+ * into buf, a writable copy of path). */
+static bool match(const char *pattern, char *buf, const char **params)
+{
+    const char *p = pattern;
+    char *s = buf, *ends[REQ_PARAMS_MAX];
+    int np = 0;
+    while (*p && *s) {
+        if (p[0] == '{' && p[1] == '}') {
+            char *end = strchrnul(s, '/');
+            if (end == s || np == REQ_PARAMS_MAX)
+                return false;
+            ends[np] = end;
+            params[np++] = s;
+            p += 2;
+            s = end;
+            continue;
+        }
+        if (*p++ != *s++)
+            return false;
+    }
+    if (*p || *s)
+        return false;
+    for (int i = 0; i < np; i++)
+        *ends[i] = '\0';          /* terminate the segments only once the whole path matched */
+    return true;
+}
+
+/* Finds the route for method + path; *allow lists the methods of the path. */
+static const struct route *find(struct req *q, char *buf, char *allow, size_t cap)
+{
+    const struct route *hit = NULL;
+    size_t n = 0;
+    allow[0] = '\0';
+    for (int i = 0; i < NROUTES; i++) {
+        const char *params[REQ_PARAMS_MAX];
+        strcpy(buf, q->path);
+        if (!match(routes[i].pattern, buf, params))
+            continue;
+        n += (size_t)snprintf(allow + n, cap - n, "%s%s", n ? ", " : "", routes[i].method);
+        if (!hit && strcmp(routes[i].method, q->method) == 0) {
+            hit = &routes[i];
+            memcpy(q->params, params, sizeof params);
+        }
+    }
+    if (hit) {                  /* params point into buf: redo the winning match last */
+        strcpy(buf, q->path);
+        match(hit->pattern, buf, q->params);
+    }
+    return hit;
+}
+
+static bool authenticate(struct req *q)
+{
+    jq_err err = auth_lookup(q->d->st, &q->sc, req_header(q, "Authorization"), &q->who);
+    if (err == JQ_E_UNAUTH) {
+        reply_err(q, err, NULL, "a valid bearer token is required");
+        reply_header(q, "WWW-Authenticate", "Bearer realm=\"jobq\"");
+    } else if (err) {
+        api_store_err(q, err);
+    }
+    q->scope = q->who.role == ROLE_USER ? q->who.user_id : NULL;
+    return err == JQ_E_OK;
+}
+
+void router_dispatch(struct req *q)
+{
+    char buf[PATH_MAX_LEN + 1], allow[128];
+    q->sc.now_ms = clock_now_ms(&q->d->clock);
+    if (strlen(q->path) > PATH_MAX_LEN) {
+        reply_err(q, JQ_E_NOT_FOUND, NULL, "no such route");
+        return;
+    }
+    const struct route *r = find(q, buf, allow, sizeof allow);
+    bool open = r && r->roles == 0;
+    if (!open && strncmp(q->path, "/v1/", 4) == 0 && !authenticate(q))
+        return;
+    if (!r && allow[0]) {
+        reply_err(q, JQ_E_METHOD, NULL, "%s is not allowed here", q->method);
+        reply_header(q, "Allow", "%s", allow);
+    } else if (!r) {
+        reply_err(q, JQ_E_NOT_FOUND, NULL, "no such route");
+    } else if (!open && !(r->roles & q->who.role)) {
+        reply_err(q, JQ_E_FORBIDDEN, NULL, "the %s role may not use this route",
+                  role_name(q->who.role));
+    } else {
+        r->fn(q);
+    }
+}

@@ -1,0 +1,23 @@
+/*
+ * router.h - the route table: method + path pattern + roles -> handler.
+ * Dispatch authenticates, checks the role and the body's media type, sets
+ * the request's clock and scope, then calls the handler.
+ */
+#ifndef JQ_ROUTER_H
+#define JQ_ROUTER_H
+#include "server/http.h"
+
+typedef void (*handler_fn)(struct req *q);
+
+struct route {
+    const char *method;
+    const char *pattern;      /* "/v1/jobs/{}/cancel": {} matches one segment */
+    unsigned roles;           /* enum role bits; 0 = no authentication */
+    handler_fn fn;
+};
+
+void router_dispatch(struct req *q);
+/* The table, for tests and docs. */
+const struct route *router_routes(int *n);
+
+#endif

@@ -1,0 +1,407 @@
+/*
+ * sq_conn.c - SQLite connections: open with jobq's pragmas, the schema and
+ * its versioned migrations (PRAGMA user_version), the prepared-statement
+ * cache, the SQL functions that bring core rules into statements, and row
+ * loading helpers.
+ */
+#include "store/sqlite/sq_int.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+#define JOBQ_APP_ID 0x6A6F6271   /* 'jobq': marks a file as a jobq database */
+
+/* --- schema and migrations --- */
+
+/* migrations[i] takes the schema from user_version i to i + 1 */
+static const char *const migrations[] = {
+    /* 1: the foundation */
+    "CREATE TABLE jobs ("
+    "  id TEXT PRIMARY KEY NOT NULL, user_id TEXT NOT NULL, queue TEXT NOT NULL,"
+    "  type TEXT NOT NULL, params TEXT NOT NULL, params_hash TEXT, status TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL DEFAULT 0, run_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  started_at INTEGER, completed_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0,"
+    "  max_attempts INTEGER NOT NULL, lease_token TEXT, lease_expires_at INTEGER,"
+    "  worker_id TEXT, expires_at INTEGER, progress_percent INTEGER,"
+    "  progress_message TEXT, result TEXT, error_message TEXT, error_code TEXT,"
+    "  unique_key TEXT);"
+    /* pickup: WHERE status='pending' AND queue=? AND run_at<=? ORDER BY priority DESC, run_at, id */
+    "CREATE INDEX jobs_pickup ON jobs(queue, priority DESC, run_at, id) WHERE status='pending';"
+    "CREATE INDEX jobs_lease ON jobs(lease_expires_at) WHERE status='processing';"
+    "CREATE INDEX jobs_expiry ON jobs(expires_at) WHERE status='pending';"
+    "CREATE INDEX jobs_user_created ON jobs(user_id, created_at DESC, id DESC);"
+    "CREATE INDEX jobs_user_status ON jobs(user_id, status, created_at DESC, id DESC);"
+    "CREATE INDEX jobs_user_type ON jobs(user_id, type, created_at DESC, id DESC);"
+    "CREATE INDEX jobs_user_queue ON jobs(user_id, queue, created_at DESC, id DESC);"
+    "CREATE INDEX jobs_created ON jobs(created_at DESC, id DESC);"
+    "CREATE INDEX jobs_status_created ON jobs(status, created_at DESC, id DESC);"
+    "CREATE INDEX jobs_type_created ON jobs(type, created_at DESC, id DESC);"
+    "CREATE INDEX jobs_queue_created ON jobs(queue, created_at DESC, id DESC);"
+    "CREATE TABLE job_logs ("
+    "  id INTEGER PRIMARY KEY, job_id TEXT NOT NULL, user_id TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, level INTEGER NOT NULL, message TEXT NOT NULL,"
+    "  metadata TEXT);"
+    "CREATE INDEX job_logs_job ON job_logs(job_id, id);"
+    "CREATE TABLE tokens ("
+    "  id TEXT PRIMARY KEY NOT NULL, hash BLOB NOT NULL UNIQUE, user_id TEXT NOT NULL,"
+    "  role TEXT NOT NULL, name TEXT, created_at INTEGER NOT NULL, revoked_at INTEGER);"
+    /* per-user, per-status counts, kept by triggers so totals never scan jobs */
+    "CREATE TABLE counts (user_id TEXT NOT NULL, status TEXT NOT NULL,"
+    "  n INTEGER NOT NULL, PRIMARY KEY (user_id, status)) WITHOUT ROWID;"
+    "CREATE TRIGGER jobs_count_ins AFTER INSERT ON jobs BEGIN"
+    "  INSERT INTO counts(user_id, status, n) VALUES (new.user_id, new.status, 1)"
+    "    ON CONFLICT(user_id, status) DO UPDATE SET n = n + 1; END;"
+    "CREATE TRIGGER jobs_count_upd AFTER UPDATE OF status ON jobs"
+    "  WHEN old.status <> new.status BEGIN"
+    "  UPDATE counts SET n = n - 1 WHERE user_id = old.user_id AND status = old.status;"
+    "  INSERT INTO counts(user_id, status, n) VALUES (new.user_id, new.status, 1)"
+    "    ON CONFLICT(user_id, status) DO UPDATE SET n = n + 1; END;"
+    "CREATE TRIGGER jobs_count_del AFTER DELETE ON jobs BEGIN"
+    "  UPDATE counts SET n = n - 1 WHERE user_id = old.user_id AND status = old.status; END;",
+};
+enum { SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
+
+static jq_err pragma_int(struct conn *cn, const char *sql, int *out)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(cn->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq__rc(cn, rc, sql);
+    rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, sql);
+}
+
+/* Refuses files that are some other application's database. */
+static jq_err check_identity(struct conn *cn, int *version)
+{
+    int app = 0, tables = 0;
+    jq_err err;
+    if ((err = pragma_int(cn, "PRAGMA user_version", version)) ||
+        (err = pragma_int(cn, "PRAGMA application_id", &app)) ||
+        (err = pragma_int(cn, "SELECT count(*) FROM sqlite_schema", &tables)))
+        return err;
+    if (app != JOBQ_APP_ID && tables > 0) {
+        log_error("database is not a jobq database (application_id %#x, %d schema objects)",
+                  (unsigned)app, tables);
+        return JQ_E_STORAGE;
+    }
+    if (*version > SCHEMA_VERSION) {
+        log_error("database schema version %d is newer than this jobqd (%d)", *version,
+                  SCHEMA_VERSION);
+        return JQ_E_STORAGE;
+    }
+    return JQ_E_OK;
+}
+
+jq_err sq__migrate(struct conn *cn)
+{
+    int version;
+    jq_err err = check_identity(cn, &version);
+    if (err)
+        return err;
+    for (int v = version; v < SCHEMA_VERSION; v++) {
+        char tail[96];
+        snprintf(tail, sizeof tail, "PRAGMA user_version=%d; PRAGMA application_id=%d;", v + 1,
+                 JOBQ_APP_ID);
+        char *msg = NULL;
+        int rc = sqlite3_exec(cn->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(cn->db, migrations[v], NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(cn->db, tail, NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(cn->db, "COMMIT", NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+            log_error("migration to schema %d failed: %s", v + 1, msg ? msg : "?");
+            sqlite3_free(msg);
+            sqlite3_exec(cn->db, "ROLLBACK", NULL, NULL, NULL);
+            return JQ_E_STORAGE;
+        }
+        log_info("database migrated to schema version %d", v + 1);
+    }
+    return JQ_E_OK;
+}
+
+/* --- opening --- */
+
+jq_err sq__conn_open(const char *path, bool readonly, int sync, struct conn *cn)
+{
+    static const char *const syncs[] = {"PRAGMA synchronous=OFF", "PRAGMA synchronous=NORMAL",
+                                        "PRAGMA synchronous=FULL"};
+    int flags = readonly ? SQLITE_OPEN_READONLY
+                         : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    memset(cn, 0, sizeof *cn);
+    int rc = sqlite3_open_v2(path, &cn->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("cannot open database %s: %s", path,
+                  cn->db ? sqlite3_errmsg(cn->db) : sqlite3_errstr(rc));
+        sq__conn_close(cn);
+        return JQ_E_STORAGE;
+    }
+    sqlite3_busy_timeout(cn->db, 5000);
+    sqlite3_extended_result_codes(cn->db, 1);
+    char *msg = NULL;
+    rc = sqlite3_exec(cn->db, readonly ? "PRAGMA query_only=1" : "PRAGMA journal_mode=WAL",
+                      NULL, NULL, &msg);
+    if (rc == SQLITE_OK && !readonly)
+        rc = sqlite3_exec(cn->db, syncs[sync < 0 || sync > 2 ? 2 : sync], NULL, NULL, &msg);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(cn->db, "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY",
+                          NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        log_error("cannot use database %s: %s", path, msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        sq__conn_close(cn);
+        return JQ_E_STORAGE;
+    }
+    return JQ_E_OK;
+}
+
+void sq__conn_close(struct conn *cn)
+{
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(cn->st[i]);
+    for (int i = 0; i < LF__N; i++)
+        sqlite3_finalize(cn->list[i]);
+    sqlite3_close_v2(cn->db);
+    memset(cn, 0, sizeof *cn);
+}
+
+/* --- SQL functions: core rules used inside statements --- */
+
+/* jq_backoff(attempt) -> ms until the next attempt, with a random jitter draw */
+static void fn_backoff(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const struct retry_policy *p = sqlite3_user_data(ctx);
+    uint32_t rnd = randombytes_random();
+    sqlite3_result_int64(ctx, retry_delay_ms(p, sqlite3_value_int(argv[0]), rnd));
+}
+
+/* jq_retry(attempts, max_attempts, retryable) -> 1 if the job goes back to pending */
+static void fn_retry(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    sqlite3_result_int(ctx, retry_should_retry(sqlite3_value_int(argv[0]),
+                                               sqlite3_value_int(argv[1]),
+                                               sqlite3_value_int(argv[2]) != 0));
+}
+
+void sq__register_funcs(struct conn *cn, const struct retry_policy *p)
+{
+    sqlite3_create_function(cn->db, "jq_backoff", 1, SQLITE_UTF8, (void *)p, fn_backoff, NULL,
+                            NULL);
+    sqlite3_create_function(cn->db, "jq_retry", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                            fn_retry, NULL, NULL);
+}
+
+/* --- statements --- */
+
+#define LEASE_OK "id=?1 AND status='processing' AND lease_token=?2 AND lease_expires_at>?3"
+#define SCOPE "id=?1 AND (?2 IS NULL OR user_id=?2)"
+#define RETRYING "jq_retry(attempts, max_attempts, ?4)"
+
+static const char *const st_sql[ST__COUNT] = {
+    [ST_INSERT] =
+        "INSERT INTO jobs(id,user_id,queue,type,params,status,priority,run_at,created_at,"
+        "updated_at,attempts,max_attempts,expires_at) "
+        "VALUES(?1,?2,?3,?4,?5,'pending',?6,?7,?8,?8,0,?9,?10) RETURNING " JOB_COLS,
+    [ST_GET] = "SELECT " JOB_COLS " FROM jobs WHERE " SCOPE,
+    [ST_STATUS_OF] = "SELECT status, lease_token FROM jobs WHERE " SCOPE,
+    [ST_CANCEL] =
+        "UPDATE jobs SET status='cancelled', completed_at=?3, updated_at=?3, lease_token=NULL,"
+        " lease_expires_at=NULL WHERE " SCOPE " AND status IN ('pending','processing')"
+        " RETURNING " JOB_COLS,
+    [ST_RETRY] =
+        "UPDATE jobs SET status='pending', attempts=0, run_at=?3, updated_at=?3,"
+        " started_at=NULL, completed_at=NULL, error_message=NULL, error_code=NULL,"
+        " result=NULL, worker_id=NULL, lease_token=NULL, lease_expires_at=NULL,"
+        " progress_percent=NULL, progress_message=NULL,"
+        " expires_at=CASE WHEN expires_at IS NULL THEN NULL"
+        "   ELSE ?3 + (expires_at - created_at) END"
+        " WHERE " SCOPE " AND status IN ('failed','cancelled') RETURNING " JOB_COLS,
+    [ST_DELETE] = "DELETE FROM jobs WHERE " SCOPE
+                  " AND status IN ('completed','failed','cancelled') RETURNING id",
+    [ST_DELETE_LOGS] = "DELETE FROM job_logs WHERE job_id=?1",
+    [ST_CLAIM] =
+        "UPDATE jobs SET status='processing', attempts=attempts+1, worker_id=?3,"
+        " lease_token=lower(hex(randomblob(16))), lease_expires_at=?2+?4, started_at=?2,"
+        " updated_at=?2, error_message=NULL, error_code=NULL"
+        " WHERE id IN (SELECT id FROM jobs WHERE status='pending' AND queue=?1 AND run_at<=?2"
+        " AND (expires_at IS NULL OR expires_at>?2) ORDER BY priority DESC, run_at, id LIMIT ?5) RETURNING " JOB_COLS,
+    [ST_HEARTBEAT] =
+        "UPDATE jobs SET lease_expires_at=?3+?4, updated_at=?3,"
+        " progress_percent=coalesce(?5, progress_percent),"
+        " progress_message=coalesce(?6, progress_message)"
+        " WHERE " LEASE_OK " RETURNING " JOB_COLS,
+    [ST_COMPLETE] =
+        "UPDATE jobs SET status='completed', result=?4, completed_at=?3, updated_at=?3,"
+        " lease_token=NULL, lease_expires_at=NULL WHERE " LEASE_OK " RETURNING " JOB_COLS,
+    [ST_FAIL] =
+        "UPDATE jobs SET status=CASE WHEN " RETRYING " THEN 'pending' ELSE 'failed' END,"
+        " run_at=CASE WHEN " RETRYING " THEN ?3 + jq_backoff(attempts) ELSE run_at END,"
+        " completed_at=CASE WHEN " RETRYING " THEN NULL ELSE ?3 END,"
+        " error_message=?5, error_code=?6, lease_token=NULL, lease_expires_at=NULL,"
+        " updated_at=?3 WHERE " LEASE_OK " RETURNING " JOB_COLS,
+    [ST_RESCUE] =
+        "UPDATE jobs SET"
+        " status=CASE WHEN jq_retry(attempts, max_attempts, 1) THEN 'pending' ELSE 'failed' END,"
+        " run_at=CASE WHEN jq_retry(attempts, max_attempts, 1)"
+        "   THEN ?1 + jq_backoff(attempts) ELSE run_at END,"
+        " completed_at=CASE WHEN jq_retry(attempts, max_attempts, 1) THEN NULL ELSE ?1 END,"
+        " error_code='lease_expired',"
+        " error_message='lease expired without a heartbeat (worker ' || coalesce(worker_id, '?')"
+        "   || ')', lease_token=NULL, lease_expires_at=NULL, updated_at=?1"
+        " WHERE id IN (SELECT id FROM jobs WHERE status='processing' AND lease_expires_at<=?1"
+        " ORDER BY lease_expires_at LIMIT ?2)",
+    [ST_NEXT_LEASE] = "SELECT min(lease_expires_at) FROM jobs WHERE status='processing'",
+    [ST_EXPIRE] =
+        "UPDATE jobs SET status='failed', error_code='expired',"
+        " error_message='expired before a worker claimed it', completed_at=?1, updated_at=?1"
+        " WHERE id IN (SELECT id FROM jobs WHERE status='pending' AND expires_at<=?1"
+        " ORDER BY expires_at LIMIT ?2)",
+    [ST_NEXT_EXPIRY] = "SELECT min(expires_at) FROM jobs WHERE status='pending'",
+    [ST_LOG_INSERT] =
+        "INSERT INTO job_logs(job_id,user_id,created_at,level,message,metadata)"
+        " SELECT id, user_id, ?3, ?4, ?5, ?6 FROM jobs WHERE " LEASE_OK
+        " RETURNING id, job_id, created_at, level, message, metadata",
+    [ST_LOGS] = "SELECT id, job_id, created_at, level, message, metadata FROM job_logs"
+                " WHERE job_id=?1 AND id>?2 AND level>=?3 ORDER BY id LIMIT ?4",
+    [ST_TOKEN_ADD] = "INSERT INTO tokens(id,hash,user_id,role,name,created_at)"
+                     " VALUES(?1,?2,?3,?4,?5,?6)",
+    [ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked_at=?2 WHERE id=?1 AND revoked_at IS NULL",
+    [ST_TOKEN_FIND] = "SELECT id, user_id, role FROM tokens WHERE hash=?1 AND revoked_at IS NULL",
+    [ST_TOKEN_COUNT] = "SELECT count(*) FROM tokens",
+    [ST_BEGIN] = "BEGIN",
+    [ST_BEGIN_IMM] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT op",
+    [ST_RELEASE] = "RELEASE op",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO op",
+};
+
+static sqlite3_stmt *prepare(struct conn *cn, sqlite3_stmt **slot, const char *sql)
+{
+    if (!*slot) {
+        int rc = sqlite3_prepare_v3(cn->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+        if (rc != SQLITE_OK) {
+            log_error("prepare failed: %s: %s", sqlite3_errmsg(cn->db), sql);
+            return NULL;
+        }
+    } else {
+        sqlite3_reset(*slot);
+        sqlite3_clear_bindings(*slot);
+    }
+    return *slot;
+}
+
+sqlite3_stmt *sq__st(struct conn *cn, struct sctx *c, enum st_id id)
+{
+    if (c && id < ST_BEGIN)          /* transaction control is not a "statement" */
+        c->stmts++;
+    return prepare(cn, &cn->st[id], st_sql[id]);
+}
+
+/* Builds the list (or count) statement for one combination of filters.
+ * ?1 user ?2 status ?3 type ?4 queue ?5 limit ?6 offset */
+sqlite3_stmt *sq__list_st(struct conn *cn, struct sctx *c, int mask)
+{
+    if (c)
+        c->stmts++;
+    if (cn->list[mask])
+        return prepare(cn, &cn->list[mask], NULL);
+    char sql[768];
+    const char *dir = mask & LF_ASC ? "ASC" : "DESC";
+    int n = snprintf(sql, sizeof sql, "SELECT %s FROM jobs WHERE 1",
+                     mask & LF_COUNT ? "count(*)" : JOB_COLS);
+    if (mask & LF_USER)
+        n += snprintf(sql + n, sizeof sql - n, " AND user_id=?1");
+    if (mask & LF_STATUS)
+        n += snprintf(sql + n, sizeof sql - n, " AND status=?2");
+    if (mask & LF_TYPE)
+        n += snprintf(sql + n, sizeof sql - n, " AND type=?3");
+    if (mask & LF_QUEUE)
+        n += snprintf(sql + n, sizeof sql - n, " AND queue=?4");
+    if (!(mask & LF_COUNT))
+        snprintf(sql + n, sizeof sql - n, " ORDER BY created_at %s, id %s LIMIT ?5 OFFSET ?6",
+                 dir, dir);
+    return prepare(cn, &cn->list[mask], sql);
+}
+
+jq_err sq__rc(struct conn *cn, int rc, const char *what)
+{
+    int base = rc & 0xff;
+    log_error("sqlite: %s: %s (%d)", what, sqlite3_errmsg(cn->db), rc);
+    if (base == SQLITE_NOMEM)
+        return JQ_E_NOMEM;
+    if (base == SQLITE_FULL)
+        return JQ_E_UNAVAILABLE;
+    return JQ_E_STORAGE;
+}
+
+jq_err sq__exec_st(struct conn *cn, enum st_id id)
+{
+    sqlite3_stmt *st = sq__st(cn, NULL, id);
+    if (!st)
+        return JQ_E_STORAGE;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, st_sql[id]);
+}
+
+/* --- rows --- */
+
+void sq__text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+char *sq__dup(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+void sq__bind_opt_text(sqlite3_stmt *st, int idx, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, idx, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, idx);
+}
+
+void sq__load_job(sqlite3_stmt *st, struct job *j)
+{
+    memset(j, 0, sizeof *j);
+    sq__text(st, 0, j->id, sizeof j->id);
+    sq__text(st, 1, j->user_id, sizeof j->user_id);
+    sq__text(st, 2, j->queue, sizeof j->queue);
+    sq__text(st, 3, j->type, sizeof j->type);
+    sq__text(st, 4, j->worker_id, sizeof j->worker_id);
+    sq__text(st, 5, j->error_code, sizeof j->error_code);
+    sq__text(st, 6, j->lease_token, sizeof j->lease_token);
+    if (!job_status_parse((const char *)sqlite3_column_text(st, 7), &j->status))
+        j->status = JOB_FAILED;
+    j->priority = sqlite3_column_int(st, 8);
+    j->attempts = sqlite3_column_int(st, 9);
+    j->max_attempts = sqlite3_column_int(st, 10);
+    j->progress_percent = sqlite3_column_type(st, 11) == SQLITE_NULL
+                              ? -1 : sqlite3_column_int(st, 11);
+    int64_t *times[] = {&j->run_at, &j->created_at, &j->updated_at, &j->started_at,
+                        &j->completed_at, &j->expires_at, &j->lease_expires_at};
+    for (int i = 0; i < 7; i++)
+        *times[i] = sqlite3_column_int64(st, 12 + i);
+    j->params = sq__dup(st, 19);
+    j->result = sq__dup(st, 20);
+    j->error_message = sq__dup(st, 21);
+    j->progress_message = sq__dup(st, 22);
+}

@@ -1,0 +1,118 @@
+/*
+ * sq_int.h - internals shared by the files of the SQLite backend (sq__ prefix):
+ * connections with their prepared-statement caches, the writer thread that
+ * commits groups of operations, and the read pool.
+ */
+#ifndef JQ_SQ_INT_H
+#define JQ_SQ_INT_H
+#include <pthread.h>
+#include <semaphore.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+
+#include "store/store.h"
+
+/* Columns of a job row, in the order sq__load_job reads them. */
+#define JOB_COLS                                                                       \
+    "id,user_id,queue,type,worker_id,error_code,lease_token,status,priority,attempts," \
+    "max_attempts,progress_percent,run_at,created_at,updated_at,started_at,"         \
+    "completed_at,expires_at,lease_expires_at,params,result,error_message,"          \
+    "progress_message"
+
+/* Fixed statements, prepared once per connection on first use. */
+enum st_id {
+    ST_INSERT, ST_GET, ST_STATUS_OF, ST_CANCEL, ST_RETRY, ST_DELETE, ST_DELETE_LOGS,
+    ST_CLAIM, ST_HEARTBEAT, ST_COMPLETE, ST_FAIL, ST_RESCUE, ST_NEXT_LEASE, ST_EXPIRE, ST_NEXT_EXPIRY,
+    ST_LOG_INSERT, ST_LOGS, ST_TOKEN_ADD, ST_TOKEN_REVOKE, ST_TOKEN_FIND, ST_TOKEN_COUNT,
+    ST_BEGIN, ST_BEGIN_IMM, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
+    ST__COUNT
+};
+
+/* Variants of the list statement: one per combination of filters. */
+enum { LF_USER = 1, LF_STATUS = 2, LF_TYPE = 4, LF_QUEUE = 8, LF_ASC = 16, LF_COUNT = 32,
+       LF__N = 64 };
+
+struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST__COUNT];     /* lazily prepared, persistent */
+    sqlite3_stmt *list[LF__N];       /* lazily prepared list/count variants */
+    struct conn *next_free;          /* read pool free list */
+    bool wake;                       /* writer: this group made jobs claimable */
+};
+
+/* One queued write: runs on the writer thread inside the group's transaction. */
+struct wop {
+    jq_err (*fn)(struct conn *cn, struct sctx *c, void *arg);
+    void *arg;
+    struct sctx *c;
+    jq_err err;
+    sem_t done;                      /* posted after the commit that holds it */
+    struct wop *next;
+};
+
+struct sq {
+    struct store_cfg cfg;
+    char *path;
+    struct conn wconn;               /* owned by the writer thread */
+    pthread_t writer;
+    pthread_mutex_t mu;              /* guards queue, stop */
+    pthread_cond_t work;             /* signalled when a wop is queued */
+    struct wop *head, *tail;         /* pending writes, FIFO */
+    bool stop;
+    struct conn *readers;            /* all read connections (array) */
+    struct conn *free_readers;       /* pool free list, guarded by rmu */
+    pthread_mutex_t rmu;
+    pthread_cond_t rcond;
+    store_notify_fn notify;
+    void *notify_arg;
+    _Atomic uint64_t ops, commits, fsync_us;
+};
+
+/* --- sq_conn.c --- */
+jq_err sq__conn_open(const char *path, bool readonly, int sync, struct conn *cn);
+void   sq__conn_close(struct conn *cn);
+jq_err sq__migrate(struct conn *cn);
+void   sq__register_funcs(struct conn *cn, const struct retry_policy *p);
+/* The cached statement, reset and cleared; counts one statement in c (may be NULL). */
+sqlite3_stmt *sq__st(struct conn *cn, struct sctx *c, enum st_id id);
+sqlite3_stmt *sq__list_st(struct conn *cn, struct sctx *c, int mask);
+jq_err sq__rc(struct conn *cn, int rc, const char *what);   /* SQLite rc -> jq_err, logs */
+jq_err sq__exec_st(struct conn *cn, enum st_id id);        /* runs a no-row statement */
+void   sq__load_job(sqlite3_stmt *st, struct job *j);
+void   sq__text(sqlite3_stmt *st, int col, char *dst, size_t cap);
+char  *sq__dup(sqlite3_stmt *st, int col);
+void   sq__bind_opt_text(sqlite3_stmt *st, int idx, const char *v);
+
+/* --- sq_writer.c --- */
+jq_err sq__writer_start(struct sq *s);
+void   sq__writer_stop(struct sq *s);
+/* Queues fn to the writer and waits until the commit holding it is durable. */
+jq_err sq__write(struct sq *s, struct sctx *c,
+                 jq_err (*fn)(struct conn *, struct sctx *, void *), void *arg);
+/* Runs fn on a pooled read connection inside one read transaction. */
+jq_err sq__read(struct sq *s, struct sctx *c,
+                jq_err (*fn)(struct conn *, struct sctx *, void *), void *arg);
+
+/* --- sq_ops.c: job operations, named in the ops table of sq_store.c --- */
+jq_err sq__op_create(void *self, struct sctx *c, const struct job_new *in, struct job *out);
+jq_err sq__op_get(void *self, struct sctx *c, const char *id, const char *scope, struct job *out);
+jq_err sq__op_list(void *self, struct sctx *c, const struct job_filter *f, struct job_list *out);
+jq_err sq__op_cancel(void *self, struct sctx *c, const char *id, const char *scope,
+                     struct job *out);
+jq_err sq__op_retry(void *self, struct sctx *c, const char *id, const char *scope,
+                    struct job *out);
+jq_err sq__op_remove(void *self, struct sctx *c, const char *id, const char *scope);
+jq_err sq__op_claim(void *self, struct sctx *c, const struct claim_req *in,
+                    struct job_list *out);
+jq_err sq__op_heartbeat(void *self, struct sctx *c, const char *id, const char *lease,
+                        const struct progress *p, struct job *out);
+jq_err sq__op_complete(void *self, struct sctx *c, const char *id, const char *lease,
+                       const char *result, struct job *out);
+jq_err sq__op_fail(void *self, struct sctx *c, const char *id, const char *lease,
+                   const struct fail_req *in, struct job *out);
+jq_err sq__op_log_add(void *self, struct sctx *c, const char *id, const char *lease, int level,
+                      const char *message, const char *metadata, struct log_row *out);
+jq_err sq__op_logs(void *self, struct sctx *c, const char *id, const char *scope, int level,
+                   int64_t after, int limit, struct log_list *out);
+
+#endif

@@ -1,0 +1,480 @@
+/*
+ * sq_ops.c - the store operations of the SQLite backend and its ops table.
+ * Writes run on the writer thread (sq__write), reads on the read pool
+ * (sq__read). Each operation runs a fixed number of statements whatever the
+ * number of rows it returns.
+ */
+#include "store/sqlite/sq_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "common/log.h"
+
+
+
+/* --- shared helpers --- */
+
+/* Steps a RETURNING/SELECT statement expected to yield at most one job. */
+static jq_err one_job(struct conn *cn, sqlite3_stmt *st, struct job *out, bool *found)
+{
+    int rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    if (rc == SQLITE_ROW) {
+        if (out)
+            sq__load_job(st, out);
+        rc = sqlite3_step(st);      /* finish it: RETURNING writes complete at DONE */
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, sqlite3_sql(st));
+}
+
+/* Reads all rows of st into a growing job array. */
+static jq_err many_jobs(struct conn *cn, sqlite3_stmt *st, struct job_list *out)
+{
+    int cap = 0, rc;
+    out->jobs = NULL;
+    out->n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct job *nj = realloc(out->jobs, sizeof *nj * (size_t)cap);
+            if (!nj) {
+                sqlite3_reset(st);
+                return JQ_E_NOMEM;
+            }
+            out->jobs = nj;
+        }
+        sq__load_job(st, &out->jobs[out->n++]);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, sqlite3_sql(st));
+}
+
+/* After a write matched nothing: is the job missing (404) or in the wrong
+ * state (409)? `lease` given: a lease mismatch is lease_lost. */
+static jq_err why_not(struct conn *cn, struct sctx *c, const char *id, const char *scope,
+                      const char *lease)
+{
+    sqlite3_stmt *st = sq__st(cn, c, ST_STATUS_OF);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sq__bind_opt_text(st, 2, scope);
+    int rc = sqlite3_step(st);
+    jq_err err = rc == SQLITE_ROW ? (lease ? JQ_E_LEASE : JQ_E_STATE)
+                 : rc == SQLITE_DONE ? JQ_E_NOT_FOUND : sq__rc(cn, rc, "status_of");
+    sqlite3_reset(st);
+    return err;
+}
+
+/* --- create --- */
+
+struct create_args { const struct job_new *in; struct job *out; };
+
+static jq_err w_create(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct create_args *a = arg;
+    const struct job_new *in = a->in;
+    uint8_t rnd[ID_RAND_BYTES];
+    char id[ID_LEN + 1];
+    randombytes_buf(rnd, sizeof rnd);
+    id_make(c->now_ms, rnd, id);
+    sqlite3_stmt *st = sq__st(cn, c, ST_INSERT);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, in->user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, in->queue, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, in->type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, in->params, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 6, in->priority);
+    sqlite3_bind_int64(st, 7, in->run_at);
+    sqlite3_bind_int64(st, 8, c->now_ms);
+    sqlite3_bind_int(st, 9, in->max_attempts);
+    if (in->expires_at)
+        sqlite3_bind_int64(st, 10, in->expires_at);
+    bool found;
+    jq_err err = one_job(cn, st, a->out, &found);
+    if (!err && in->run_at <= c->now_ms)
+        cn->wake = true;
+    return err;
+}
+
+jq_err sq__op_create(void *self, struct sctx *c, const struct job_new *in, struct job *out)
+{
+    struct create_args a = {in, out};
+    return sq__write(self, c, w_create, &a);
+}
+
+/* --- reads of one job --- */
+
+struct id_args {
+    const char *id, *scope, *lease;
+    struct job *out;
+    const void *extra;      /* op-specific input */
+};
+
+static jq_err r_get(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct id_args *a = arg;
+    sqlite3_stmt *st = sq__st(cn, c, ST_GET);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+    sq__bind_opt_text(st, 2, a->scope);
+    bool found;
+    jq_err err = one_job(cn, st, a->out, &found);
+    return err ? err : found ? JQ_E_OK : JQ_E_NOT_FOUND;
+}
+
+jq_err sq__op_get(void *self, struct sctx *c, const char *id, const char *scope,
+                     struct job *out)
+{
+    struct id_args a = {.id = id, .scope = scope, .out = out};
+    return sq__read(self, c, r_get, &a);
+}
+
+/* --- user transitions: cancel, retry, delete --- */
+
+/* Runs a scoped transition statement; on no match tells 404 from 409. */
+static jq_err scoped_move(struct conn *cn, struct sctx *c, struct id_args *a, enum st_id id)
+{
+    sqlite3_stmt *st = sq__st(cn, c, id);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+    sq__bind_opt_text(st, 2, a->scope);
+    sqlite3_bind_int64(st, 3, c->now_ms);
+    bool found;
+    jq_err err = one_job(cn, st, a->out, &found);
+    if (err)
+        return err;
+    return found ? JQ_E_OK : why_not(cn, c, a->id, a->scope, NULL);
+}
+
+static jq_err w_cancel(struct conn *cn, struct sctx *c, void *arg)
+{
+    return scoped_move(cn, c, arg, ST_CANCEL);
+}
+
+static jq_err w_retry(struct conn *cn, struct sctx *c, void *arg)
+{
+    jq_err err = scoped_move(cn, c, arg, ST_RETRY);
+    if (!err)
+        cn->wake = true;
+    return err;
+}
+
+jq_err sq__op_cancel(void *self, struct sctx *c, const char *id, const char *scope,
+                        struct job *out)
+{
+    struct id_args a = {.id = id, .scope = scope, .out = out};
+    return sq__write(self, c, w_cancel, &a);
+}
+
+jq_err sq__op_retry(void *self, struct sctx *c, const char *id, const char *scope,
+                       struct job *out)
+{
+    struct id_args a = {.id = id, .scope = scope, .out = out};
+    return sq__write(self, c, w_retry, &a);
+}
+
+static jq_err w_remove(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct id_args *a = arg;
+    sqlite3_stmt *st = sq__st(cn, c, ST_DELETE);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+    sq__bind_opt_text(st, 2, a->scope);
+    int rc = sqlite3_step(st);
+    bool found = rc == SQLITE_ROW;
+    if (found)
+        rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq__rc(cn, rc, "delete job");
+    if (!found)
+        return why_not(cn, c, a->id, a->scope, NULL);
+    st = sq__st(cn, c, ST_DELETE_LOGS);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "delete logs");
+}
+
+jq_err sq__op_remove(void *self, struct sctx *c, const char *id, const char *scope)
+{
+    struct id_args a = {.id = id, .scope = scope};
+    return sq__write(self, c, w_remove, &a);
+}
+
+/* --- list --- */
+
+struct list_args { const struct job_filter *f; struct job_list *out; };
+
+static void bind_filter(sqlite3_stmt *st, const struct job_filter *f)
+{
+    sq__bind_opt_text(st, 1, f->user_id);
+    if (f->status >= 0)
+        sqlite3_bind_text(st, 2, job_status_name(f->status), -1, SQLITE_STATIC);
+    sq__bind_opt_text(st, 3, f->type);
+    sq__bind_opt_text(st, 4, f->queue);
+}
+
+static jq_err count_jobs(struct conn *cn, struct sctx *c, const struct job_filter *f, int mask,
+                         int64_t *total)
+{
+    sqlite3_stmt *st = sq__list_st(cn, c, (mask & ~LF_ASC) | LF_COUNT);
+    if (!st)
+        return JQ_E_STORAGE;
+    bind_filter(st, f);
+    int rc = sqlite3_step(st);
+    *total = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? JQ_E_OK : sq__rc(cn, rc, "count");
+}
+
+static jq_err r_list(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct list_args *a = arg;
+    const struct job_filter *f = a->f;
+    int mask = (f->user_id ? LF_USER : 0) | (f->status >= 0 ? LF_STATUS : 0) |
+               (f->type ? LF_TYPE : 0) | (f->queue ? LF_QUEUE : 0) | (f->asc ? LF_ASC : 0);
+    sqlite3_stmt *st = sq__list_st(cn, c, mask);
+    if (!st)
+        return JQ_E_STORAGE;
+    bind_filter(st, f);
+    sqlite3_bind_int(st, 5, f->limit);
+    sqlite3_bind_int(st, 6, f->offset);
+    jq_err err = many_jobs(cn, st, a->out);
+    a->out->total = -1;
+    if (!err && f->want_total)
+        err = count_jobs(cn, c, f, mask, &a->out->total);
+    return err;
+}
+
+jq_err sq__op_list(void *self, struct sctx *c, const struct job_filter *f,
+                      struct job_list *out)
+{
+    struct list_args a = {f, out};
+    jq_err err = sq__read(self, c, r_list, &a);
+    if (err)
+        job_list_fini(out);
+    return err;
+}
+
+/* --- worker operations: claim, heartbeat, complete, fail --- */
+
+struct claim_args { const struct claim_req *in; struct job_list *out; };
+
+static int by_pickup_order(const void *x, const void *y)
+{
+    const struct job *a = x, *b = y;
+    if (a->priority != b->priority)
+        return a->priority > b->priority ? -1 : 1;
+    if (a->run_at != b->run_at)
+        return a->run_at < b->run_at ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+static jq_err w_claim(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct claim_args *a = arg;
+    sqlite3_stmt *st = sq__st(cn, c, ST_CLAIM);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, a->in->queue, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, c->now_ms);
+    sqlite3_bind_text(st, 3, a->in->worker_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, a->in->lease_ms);
+    sqlite3_bind_int(st, 5, a->in->max);
+    jq_err err = many_jobs(cn, st, a->out);
+    if (!err)       /* RETURNING order is unspecified; give them in pickup order */
+        qsort(a->out->jobs, (size_t)a->out->n, sizeof *a->out->jobs, by_pickup_order);
+    return err;
+}
+
+jq_err sq__op_claim(void *self, struct sctx *c, const struct claim_req *in,
+                       struct job_list *out)
+{
+    struct claim_args a = {in, out};
+    out->total = -1;
+    jq_err err = sq__write(self, c, w_claim, &a);
+    if (err)
+        job_list_fini(out);
+    return err;
+}
+
+/* Binds id, lease, now; runs it; on no match tells 404 from 409 lease_lost. */
+static jq_err leased_move(struct conn *cn, struct sctx *c, sqlite3_stmt *st, struct id_args *a)
+{
+    sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->lease, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, c->now_ms);
+    bool found;
+    jq_err err = one_job(cn, st, a->out, &found);
+    if (err)
+        return err;
+    return found ? JQ_E_OK : why_not(cn, c, a->id, NULL, a->lease);
+}
+
+static jq_err w_heartbeat(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct id_args *a = arg;
+    const struct progress *p = a->extra;
+    sqlite3_stmt *st = sq__st(cn, c, ST_HEARTBEAT);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_int64(st, 4, p->lease_ms);
+    if (p->percent >= 0)
+        sqlite3_bind_int(st, 5, p->percent);
+    sq__bind_opt_text(st, 6, p->message);
+    return leased_move(cn, c, st, a);
+}
+
+jq_err sq__op_heartbeat(void *self, struct sctx *c, const char *id, const char *lease,
+                           const struct progress *p, struct job *out)
+{
+    struct id_args a = {.id = id, .lease = lease, .out = out, .extra = p};
+    return sq__write(self, c, w_heartbeat, &a);
+}
+
+static jq_err w_complete(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct id_args *a = arg;
+    sqlite3_stmt *st = sq__st(cn, c, ST_COMPLETE);
+    if (!st)
+        return JQ_E_STORAGE;
+    sq__bind_opt_text(st, 4, a->extra);
+    return leased_move(cn, c, st, a);
+}
+
+jq_err sq__op_complete(void *self, struct sctx *c, const char *id, const char *lease,
+                          const char *result, struct job *out)
+{
+    struct id_args a = {.id = id, .lease = lease, .out = out, .extra = result};
+    return sq__write(self, c, w_complete, &a);
+}
+
+static jq_err w_fail(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct id_args *a = arg;
+    const struct fail_req *in = a->extra;
+    sqlite3_stmt *st = sq__st(cn, c, ST_FAIL);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_int(st, 4, in->retryable);
+    sq__bind_opt_text(st, 5, in->error_message);
+    sq__bind_opt_text(st, 6, in->error_code);
+    jq_err err = leased_move(cn, c, st, a);
+    if (!err && a->out->status == JOB_PENDING)
+        cn->wake = true;
+    return err;
+}
+
+jq_err sq__op_fail(void *self, struct sctx *c, const char *id, const char *lease,
+                      const struct fail_req *in, struct job *out)
+{
+    struct id_args a = {.id = id, .lease = lease, .out = out, .extra = in};
+    return sq__write(self, c, w_fail, &a);
+}
+
+/* --- logs --- */
+
+struct log_args {
+    const char *id, *scope, *lease, *message, *metadata;
+    int level, limit;
+    int64_t after;
+    struct log_row *row;
+    struct log_list *out;
+};
+
+static void load_log(sqlite3_stmt *st, struct log_row *r)
+{
+    r->id = sqlite3_column_int64(st, 0);
+    sq__text(st, 1, r->job_id, sizeof r->job_id);
+    r->created_at = sqlite3_column_int64(st, 2);
+    r->level = sqlite3_column_int(st, 3);
+    r->message = sq__dup(st, 4);
+    r->metadata = sq__dup(st, 5);
+}
+
+static jq_err w_log_add(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct log_args *a = arg;
+    sqlite3_stmt *st = sq__st(cn, c, ST_LOG_INSERT);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->lease, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, c->now_ms);
+    sqlite3_bind_int(st, 4, a->level);
+    sqlite3_bind_text(st, 5, a->message, -1, SQLITE_STATIC);
+    sq__bind_opt_text(st, 6, a->metadata);
+    int rc = sqlite3_step(st);
+    bool found = rc == SQLITE_ROW;
+    if (found) {
+        load_log(st, a->row);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq__rc(cn, rc, "log insert");
+    return found ? JQ_E_OK : why_not(cn, c, a->id, NULL, a->lease);
+}
+
+jq_err sq__op_log_add(void *self, struct sctx *c, const char *id, const char *lease,
+                         int level, const char *message, const char *metadata,
+                         struct log_row *out)
+{
+    struct log_args a = {.id = id, .lease = lease, .level = level, .message = message,
+                         .metadata = metadata, .row = out};
+    memset(out, 0, sizeof *out);
+    return sq__write(self, c, w_log_add, &a);
+}
+
+static jq_err r_logs(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct log_args *a = arg;
+    struct id_args ga = {.id = a->id, .scope = a->scope};
+    jq_err err = r_get(cn, c, &ga);          /* scope check: 404 for others' jobs */
+    if (err)
+        return err;
+    sqlite3_stmt *st = sq__st(cn, c, ST_LOGS);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, a->after);
+    sqlite3_bind_int(st, 3, a->level);
+    sqlite3_bind_int(st, 4, a->limit);
+    int rc;
+    struct log_list *out = a->out;
+    out->rows = calloc((size_t)a->limit, sizeof *out->rows);
+    if (!out->rows) {
+        sqlite3_reset(st);
+        return JQ_E_NOMEM;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->n < a->limit)
+        load_log(st, &out->rows[out->n++]);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? JQ_E_OK : sq__rc(cn, rc, "logs");
+}
+
+jq_err sq__op_logs(void *self, struct sctx *c, const char *id, const char *scope, int level,
+                      int64_t after, int limit, struct log_list *out)
+{
+    struct log_args a = {.id = id, .scope = scope, .level = level, .after = after,
+                         .limit = limit, .out = out};
+    memset(out, 0, sizeof *out);
+    jq_err err = sq__read(self, c, r_logs, &a);
+    if (err)
+        log_list_fini(out);
+    return err;
+}
+

@@ -1,0 +1,290 @@
+/*
+ * sq_store.c - the SQLite backend's handle: open (connections, migrations,
+ * writer thread, read pool), close, tokens, maintenance and counters, and
+ * the ops table that store.c dispatches through.
+ */
+#include "store/sqlite/sq_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+enum { RESCUE_BATCH = 1000, READERS_MAX = 64 };   /* RESCUE_BATCH bounds one write */
+
+/* --- tokens --- */
+
+struct token_args {
+    const uint8_t *hash;
+    const struct principal *in;
+    struct principal *out;
+    const char *name, *id;
+    int64_t *count;
+};
+
+static jq_err w_token_add(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct token_args *a = arg;
+    sqlite3_stmt *st = sq__st(cn, c, ST_TOKEN_ADD);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, a->in->token_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, a->hash, TOKEN_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, a->in->user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, role_name(a->in->role), -1, SQLITE_STATIC);
+    sq__bind_opt_text(st, 5, a->name);
+    sqlite3_bind_int64(st, 6, c->now_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "token add");
+}
+
+static jq_err sq_token_add(void *self, struct sctx *c, const uint8_t hash[TOKEN_HASH_LEN],
+                           const struct principal *p, const char *name)
+{
+    struct token_args a = {.hash = hash, .in = p, .name = name};
+    return sq__write(self, c, w_token_add, &a);
+}
+
+static jq_err w_token_revoke(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct token_args *a = arg;
+    sqlite3_stmt *st = sq__st(cn, c, ST_TOKEN_REVOKE);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, c->now_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq__rc(cn, rc, "token revoke");
+    return sqlite3_changes(cn->db) ? JQ_E_OK : JQ_E_NOT_FOUND;
+}
+
+static jq_err sq_token_revoke(void *self, struct sctx *c, const char *token_id)
+{
+    struct token_args a = {.id = token_id};
+    return sq__write(self, c, w_token_revoke, &a);
+}
+
+static jq_err r_token_find(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct token_args *a = arg;
+    sqlite3_stmt *st = sq__st(cn, c, ST_TOKEN_FIND);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_blob(st, 1, a->hash, TOKEN_HASH_LEN, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    jq_err err = JQ_E_UNAUTH;
+    if (rc == SQLITE_ROW) {
+        sq__text(st, 0, a->out->token_id, sizeof a->out->token_id);
+        sq__text(st, 1, a->out->user_id, sizeof a->out->user_id);
+        err = role_parse((const char *)sqlite3_column_text(st, 2), &a->out->role)
+                  ? JQ_E_OK : JQ_E_UNAUTH;
+    } else if (rc != SQLITE_DONE) {
+        err = sq__rc(cn, rc, "token find");
+    }
+    sqlite3_reset(st);
+    return err;
+}
+
+static jq_err sq_token_find(void *self, struct sctx *c, const uint8_t hash[TOKEN_HASH_LEN],
+                            struct principal *out)
+{
+    struct token_args a = {.hash = hash, .out = out};
+    return sq__read(self, c, r_token_find, &a);
+}
+
+/* Runs a one-row, one-integer-column statement; NULL reads as 0. */
+static jq_err scalar(struct conn *cn, sqlite3_stmt *st, int64_t *out)
+{
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? JQ_E_OK : sq__rc(cn, rc, sqlite3_sql(st));
+}
+
+static jq_err r_token_count(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct token_args *a = arg;
+    sqlite3_stmt *st = sq__st(cn, c, ST_TOKEN_COUNT);
+    return st ? scalar(cn, st, a->count) : JQ_E_STORAGE;
+}
+
+static jq_err sq_token_count(void *self, struct sctx *c, int64_t *n)
+{
+    struct token_args a = {.count = n};
+    return sq__read(self, c, r_token_count, &a);
+}
+
+/* --- maintenance --- */
+
+struct rescue_args { int *rescued; int64_t *next_ms; };
+
+/* Runs one bounded maintenance UPDATE (now ?1, batch ?2); returns rows changed. */
+static jq_err batch_update(struct conn *cn, struct sctx *c, enum st_id id, int *changed)
+{
+    sqlite3_stmt *st = sq__st(cn, c, id);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_int64(st, 1, c->now_ms);
+    sqlite3_bind_int(st, 2, RESCUE_BATCH);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq__rc(cn, rc, "maintenance");
+    *changed += sqlite3_changes(cn->db);
+    return JQ_E_OK;
+}
+
+/* The earlier of two "next due" times, 0 meaning none. */
+static int64_t earliest(int64_t a, int64_t b)
+{
+    return !a ? b : !b ? a : a < b ? a : b;
+}
+
+static jq_err w_rescue(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct rescue_args *a = arg;
+    int expired = 0;
+    int64_t lease = 0, expiry = 0;
+    jq_err err;
+    if ((err = batch_update(cn, c, ST_RESCUE, a->rescued)) ||
+        (err = batch_update(cn, c, ST_EXPIRE, &expired)))
+        return err;
+    if (*a->rescued)
+        cn->wake = true;
+    *a->rescued += expired;
+    sqlite3_stmt *st = sq__st(cn, c, ST_NEXT_LEASE);
+    if (!st || (err = scalar(cn, st, &lease)))
+        return err ? err : JQ_E_STORAGE;
+    if (!(st = sq__st(cn, c, ST_NEXT_EXPIRY)) || (err = scalar(cn, st, &expiry)))
+        return err ? err : JQ_E_STORAGE;
+    *a->next_ms = earliest(lease, expiry);
+    return JQ_E_OK;
+}
+
+static jq_err sq_rescue(void *self, struct sctx *c, int *rescued, int64_t *next_ms)
+{
+    struct rescue_args a = {rescued, next_ms};
+    *rescued = 0;
+    *next_ms = 0;
+    return sq__write(self, c, w_rescue, &a);
+}
+
+static void sq_counters(void *self, struct store_counters *out)
+{
+    struct sq *s = self;
+    out->ops = atomic_load(&s->ops);
+    out->commits = atomic_load(&s->commits);
+    out->fsync_us = atomic_load(&s->fsync_us);
+}
+
+static void sq_set_notify(void *self, store_notify_fn fn, void *arg)
+{
+    struct sq *s = self;
+    s->notify_arg = arg;
+    s->notify = fn;
+}
+
+/* --- open / close --- */
+
+static void close_readers(struct sq *s)
+{
+    for (int i = 0; s->readers && i < s->cfg.readers; i++)
+        if (s->readers[i].db)
+            sq__conn_close(&s->readers[i]);
+    free(s->readers);
+}
+
+static jq_err open_readers(struct sq *s)
+{
+    s->readers = calloc((size_t)s->cfg.readers, sizeof *s->readers);
+    if (!s->readers)
+        return JQ_E_NOMEM;
+    for (int i = 0; i < s->cfg.readers; i++) {
+        jq_err err = sq__conn_open(s->path, true, 0, &s->readers[i]);
+        if (err)
+            return err;
+        s->readers[i].next_free = s->free_readers;
+        s->free_readers = &s->readers[i];
+    }
+    return JQ_E_OK;
+}
+
+static void sq_close(void *self)
+{
+    struct sq *s = self;
+    sq__writer_stop(s);
+    close_readers(s);
+    sqlite3_exec(s->wconn.db, "PRAGMA optimize", NULL, NULL, NULL);
+    sq__conn_close(&s->wconn);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->work);
+    pthread_mutex_destroy(&s->rmu);
+    pthread_cond_destroy(&s->rcond);
+    free(s->path);
+    free(s);
+}
+
+static const struct store_ops sq_ops = {
+    .version = 1,
+    .name = "sqlite",
+    .create = sq__op_create,
+    .get = sq__op_get,
+    .list = sq__op_list,
+    .cancel = sq__op_cancel,
+    .retry = sq__op_retry,
+    .remove = sq__op_remove,
+    .claim = sq__op_claim,
+    .heartbeat = sq__op_heartbeat,
+    .complete = sq__op_complete,
+    .fail = sq__op_fail,
+    .log_add = sq__op_log_add,
+    .logs = sq__op_logs,
+    .token_add = sq_token_add,
+    .token_revoke = sq_token_revoke,
+    .token_find = sq_token_find,
+    .token_count = sq_token_count,
+    .rescue = sq_rescue,
+    .counters = sq_counters,
+    .set_notify = sq_set_notify,
+    .close = sq_close,
+};
+
+jq_err sq_open(const struct store_cfg *cfg, const struct store_ops **ops, void **self)
+{
+    jq_err err = JQ_E_NOMEM;
+    struct sq *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(cfg->path)))
+        goto undo_alloc;
+    s->cfg = *cfg;
+    s->cfg.path = s->path;
+    if (s->cfg.readers < 1 || s->cfg.readers > READERS_MAX)
+        s->cfg.readers = 4;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->work, NULL);
+    pthread_mutex_init(&s->rmu, NULL);
+    pthread_cond_init(&s->rcond, NULL);
+    if ((err = sq__conn_open(s->path, false, cfg->sync, &s->wconn)))
+        goto undo_alloc;
+    if ((err = sq__migrate(&s->wconn)))
+        goto undo_conn;
+    sq__register_funcs(&s->wconn, &s->cfg.retry);
+    if ((err = open_readers(s)))
+        goto undo_readers;
+    if ((err = sq__writer_start(s)))
+        goto undo_readers;
+    *ops = &sq_ops;
+    *self = s;
+    return JQ_E_OK;
+undo_readers:
+    close_readers(s);
+undo_conn:
+    sq__conn_close(&s->wconn);
+undo_alloc:
+    if (s)
+        free(s->path);
+    free(s);
+    return err;
+}

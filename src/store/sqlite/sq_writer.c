@@ -1,0 +1,159 @@
+/*
+ * sq_writer.c - group commit and the read pool.
+ *
+ * One writer thread owns the write connection. Request threads queue a
+ * struct wop and sleep on its semaphore; the writer takes everything queued,
+ * runs it in one transaction (each op under its own savepoint, so one op's
+ * error undoes only that op), commits once - one WAL fsync for the whole
+ * group under synchronous=FULL - and only then wakes the requesters. A reply
+ * is therefore never sent before the fsync that makes its change durable.
+ */
+#include "store/sqlite/sq_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+
+/* Takes the whole queue, or NULL once stopped and drained. */
+static struct wop *take_group(struct sq *s)
+{
+    pthread_mutex_lock(&s->mu);
+    while (!s->head && !s->stop)
+        pthread_cond_wait(&s->work, &s->mu);
+    struct wop *g = s->head;
+    s->head = s->tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    return g;
+}
+
+static void run_one(struct sq *s, struct wop *w)
+{
+    struct conn *cn = &s->wconn;
+    if ((w->err = sq__exec_st(cn, ST_SAVEPOINT)))
+        return;
+    w->err = w->fn(cn, w->c, w->arg);
+    if (w->err)
+        sq__exec_st(cn, ST_ROLLBACK_TO);
+    sq__exec_st(cn, ST_RELEASE);
+}
+
+/* Runs a group in one transaction; on a failed BEGIN/COMMIT every op fails. */
+static void run_group(struct sq *s, struct wop *g)
+{
+    struct conn *cn = &s->wconn;
+    jq_err err = sq__exec_st(cn, ST_BEGIN_IMM);
+    int n = 0;
+    for (struct wop *w = g; w; w = w->next, n++)
+        w->err = err ? err : (run_one(s, w), w->err);
+    if (!err) {
+        int64_t t0 = clock_mono_us();
+        err = sq__exec_st(cn, ST_COMMIT);
+        atomic_fetch_add(&s->fsync_us, (uint64_t)(clock_mono_us() - t0));
+        if (err) {
+            sq__exec_st(cn, ST_ROLLBACK);
+            for (struct wop *w = g; w; w = w->next)
+                w->err = err;
+            cn->wake = false;
+        }
+    }
+    atomic_fetch_add(&s->ops, (uint64_t)n);
+    atomic_fetch_add(&s->commits, 1);
+}
+
+static void *writer_main(void *arg)
+{
+    struct sq *s = arg;
+    struct wop *g;
+    while ((g = take_group(s))) {
+        s->wconn.wake = false;
+        run_group(s, g);
+        bool wake = s->wconn.wake;
+        while (g) {
+            struct wop *next = g->next;   /* g lives on a requester's stack: read first */
+            sem_post(&g->done);
+            g = next;
+        }
+        if (wake && s->notify)
+            s->notify(s->notify_arg);
+    }
+    return NULL;
+}
+
+jq_err sq__writer_start(struct sq *s)
+{
+    if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
+        return JQ_E_NOMEM;
+    return JQ_E_OK;
+}
+
+void sq__writer_stop(struct sq *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stop = true;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->writer, NULL);
+}
+
+jq_err sq__write(struct sq *s, struct sctx *c,
+                 jq_err (*fn)(struct conn *, struct sctx *, void *), void *arg)
+{
+    struct wop w = {.fn = fn, .arg = arg, .c = c};
+    sem_init(&w.done, 0, 0);
+    pthread_mutex_lock(&s->mu);
+    if (s->stop) {
+        pthread_mutex_unlock(&s->mu);
+        sem_destroy(&w.done);
+        return JQ_E_UNAVAILABLE;
+    }
+    if (s->tail)
+        s->tail->next = &w;
+    else
+        s->head = &w;
+    s->tail = &w;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->mu);
+    while (sem_wait(&w.done) != 0 && errno == EINTR)
+        ;
+    sem_destroy(&w.done);
+    return w.err;
+}
+
+/* --- read pool --- */
+
+static struct conn *acquire(struct sq *s)
+{
+    pthread_mutex_lock(&s->rmu);
+    while (!s->free_readers)
+        pthread_cond_wait(&s->rcond, &s->rmu);
+    struct conn *cn = s->free_readers;
+    s->free_readers = cn->next_free;
+    pthread_mutex_unlock(&s->rmu);
+    return cn;
+}
+
+static void release(struct sq *s, struct conn *cn)
+{
+    pthread_mutex_lock(&s->rmu);
+    cn->next_free = s->free_readers;
+    s->free_readers = cn;
+    pthread_cond_signal(&s->rcond);
+    pthread_mutex_unlock(&s->rmu);
+}
+
+jq_err sq__read(struct sq *s, struct sctx *c,
+                jq_err (*fn)(struct conn *, struct sctx *, void *), void *arg)
+{
+    struct conn *cn = acquire(s);
+    jq_err err = sq__exec_st(cn, ST_BEGIN);     /* one snapshot for all statements */
+    if (!err) {
+        err = fn(cn, c, arg);
+        jq_err e2 = sq__exec_st(cn, ST_COMMIT);
+        if (!err)
+            err = e2;
+    }
+    release(s, cn);
+    return err;
+}

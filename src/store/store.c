@@ -1,0 +1,190 @@
+/*
+ * store.c - the wrappers every caller goes through: argument checks, then
+ * the backend's op. Also the plain-data helpers of store.h.
+ */
+#include "store/store.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct store {
+    const struct store_ops *ops;   /* the backend's table */
+    void *self;                    /* the backend's handle */
+};
+
+jq_err store_open(const struct store_cfg *cfg, store **out)
+{
+    store *s = calloc(1, sizeof *s);
+    if (!s)
+        return JQ_E_NOMEM;
+    jq_err err = sq_open(cfg, &s->ops, &s->self);
+    if (err) {
+        free(s);
+        return err;
+    }
+    *out = s;
+    return JQ_E_OK;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    s->ops->close(s->self);
+    free(s);
+}
+
+void job_fini(struct job *j)
+{
+    free(j->params);
+    free(j->result);
+    free(j->error_message);
+    free(j->progress_message);
+    j->params = j->result = j->error_message = j->progress_message = NULL;
+}
+
+void job_list_fini(struct job_list *l)
+{
+    for (int i = 0; i < l->n; i++)
+        job_fini(&l->jobs[i]);
+    free(l->jobs);
+    l->jobs = NULL;
+    l->n = 0;
+}
+
+void log_list_fini(struct log_list *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        free(l->rows[i].message);
+        free(l->rows[i].metadata);
+    }
+    free(l->rows);
+    l->rows = NULL;
+    l->n = 0;
+}
+
+const char *role_name(enum role r)
+{
+    return r == ROLE_ADMIN ? "admin" : r == ROLE_WORKER ? "worker" : "user";
+}
+
+bool role_parse(const char *s, enum role *out)
+{
+    static const struct { const char *n; enum role r; } t[] = {
+        {"user", ROLE_USER}, {"worker", ROLE_WORKER}, {"admin", ROLE_ADMIN}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (strcmp(s, t[i].n) == 0) {
+            *out = t[i].r;
+            return true;
+        }
+    return false;
+}
+
+/* --- wrappers: check what the contract promises, then call the backend --- */
+
+jq_err store_create(store *s, struct sctx *c, const struct job_new *in, struct job *out)
+{
+    assert(in->user_id && in->queue && in->type && in->params);
+    return s->ops->create(s->self, c, in, out);
+}
+
+jq_err store_get(store *s, struct sctx *c, const char *id, const char *scope, struct job *out)
+{
+    return s->ops->get(s->self, c, id, scope, out);
+}
+
+jq_err store_list(store *s, struct sctx *c, const struct job_filter *f, struct job_list *out)
+{
+    assert(f->limit > 0);
+    return s->ops->list(s->self, c, f, out);
+}
+
+jq_err store_cancel(store *s, struct sctx *c, const char *id, const char *scope, struct job *out)
+{
+    return s->ops->cancel(s->self, c, id, scope, out);
+}
+
+jq_err store_retry(store *s, struct sctx *c, const char *id, const char *scope, struct job *out)
+{
+    return s->ops->retry(s->self, c, id, scope, out);
+}
+
+jq_err store_remove(store *s, struct sctx *c, const char *id, const char *scope)
+{
+    return s->ops->remove(s->self, c, id, scope);
+}
+
+jq_err store_claim(store *s, struct sctx *c, const struct claim_req *in, struct job_list *out)
+{
+    assert(in->max > 0 && in->lease_ms > 0);
+    return s->ops->claim(s->self, c, in, out);
+}
+
+jq_err store_heartbeat(store *s, struct sctx *c, const char *id, const char *lease,
+                       const struct progress *p, struct job *out)
+{
+    return s->ops->heartbeat(s->self, c, id, lease, p, out);
+}
+
+jq_err store_complete(store *s, struct sctx *c, const char *id, const char *lease,
+                      const char *result, struct job *out)
+{
+    return s->ops->complete(s->self, c, id, lease, result, out);
+}
+
+jq_err store_fail(store *s, struct sctx *c, const char *id, const char *lease,
+                  const struct fail_req *in, struct job *out)
+{
+    return s->ops->fail(s->self, c, id, lease, in, out);
+}
+
+jq_err store_log_add(store *s, struct sctx *c, const char *id, const char *lease, int level,
+                     const char *message, const char *metadata, struct log_row *out)
+{
+    return s->ops->log_add(s->self, c, id, lease, level, message, metadata, out);
+}
+
+jq_err store_logs(store *s, struct sctx *c, const char *id, const char *scope, int level,
+                  int64_t after, int limit, struct log_list *out)
+{
+    assert(limit > 0);
+    return s->ops->logs(s->self, c, id, scope, level, after, limit, out);
+}
+
+jq_err store_token_add(store *s, struct sctx *c, const uint8_t hash[TOKEN_HASH_LEN],
+                       const struct principal *p, const char *name)
+{
+    return s->ops->token_add(s->self, c, hash, p, name);
+}
+
+jq_err store_token_revoke(store *s, struct sctx *c, const char *token_id)
+{
+    return s->ops->token_revoke(s->self, c, token_id);
+}
+
+jq_err store_token_find(store *s, struct sctx *c, const uint8_t hash[TOKEN_HASH_LEN],
+                        struct principal *out)
+{
+    return s->ops->token_find(s->self, c, hash, out);
+}
+
+jq_err store_token_count(store *s, struct sctx *c, int64_t *n)
+{
+    return s->ops->token_count(s->self, c, n);
+}
+
+jq_err store_rescue(store *s, struct sctx *c, int *rescued, int64_t *next_ms)
+{
+    return s->ops->rescue(s->self, c, rescued, next_ms);
+}
+
+void store_counters(store *s, struct store_counters *out)
+{
+    s->ops->counters(s->self, out);
+}
+
+void store_set_notify(store *s, store_notify_fn fn, void *arg)
+{
+    s->ops->set_notify(s->self, fn, arg);
+}

@@ -1,0 +1,201 @@
+/*
+ * store.h - the one storage interface of jobq. Each operation is one atomic
+ * unit: every rule that needs atomicity (lease checks, state transitions,
+ * counters) runs inside it, in one transaction. Backends implement the ops
+ * table; store.c wraps it with argument checks and counters.
+ *
+ * Time comes in through struct sctx (the caller's clock), so backends never
+ * read the clock and tests can fake it. sctx also counts the SQL statements
+ * a request ran (the N+1 guard).
+ */
+#ifndef JQ_STORE_H
+#define JQ_STORE_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "core/id.h"
+#include "core/job.h"
+#include "core/retry.h"
+
+typedef struct store store;
+
+enum { NAME_MAX_LEN = 128, TOKEN_ID_LEN = 26, LEASE_TOKEN_LEN = 32 };
+
+/* Per-request context: the time the request runs at and its statement count. */
+struct sctx {
+    int64_t now_ms;    /* wall time of the request (from the server's clock) */
+    int stmts;         /* SQL statements run on behalf of this request */
+};
+
+/* A job row as the API shows it. Small strings inline; JSON and long text
+ * malloc'd (NULL when SQL NULL). Release with job_fini. */
+struct job {
+    char id[ID_LEN + 1];
+    char user_id[NAME_MAX_LEN + 1];
+    char queue[NAME_MAX_LEN + 1];
+    char type[NAME_MAX_LEN + 1];
+    char worker_id[NAME_MAX_LEN + 1];     /* "" when none */
+    char error_code[NAME_MAX_LEN + 1];    /* "" when none */
+    char lease_token[LEASE_TOKEN_LEN + 1];/* "" when none; shown only to claimers */
+    enum job_status status;
+    int priority, attempts, max_attempts;
+    int progress_percent;                 /* -1 when never reported */
+    int64_t run_at, created_at, updated_at;
+    int64_t started_at, completed_at, expires_at, lease_expires_at; /* 0 = null */
+    char *params;                         /* JSON text, never NULL for a loaded job */
+    char *result;                         /* JSON text or NULL */
+    char *error_message, *progress_message;
+};
+void job_fini(struct job *j);
+
+struct job_list {
+    struct job *jobs;
+    int n;
+    int64_t total;         /* total_count for the filter; -1 if not asked */
+};
+void job_list_fini(struct job_list *l);
+
+/* What a create asks for; validated by the server before it gets here. */
+struct job_new {
+    const char *user_id, *queue, *type;
+    const char *params;        /* compact JSON text of an object */
+    int priority, max_attempts;
+    int64_t run_at, expires_at;
+};
+
+/* List filter. NULL/negative members are "any". */
+struct job_filter {
+    const char *user_id;       /* scope: NULL = all users (admin, worker) */
+    int status;                /* enum job_status or -1 */
+    const char *type, *queue;
+    bool asc;                  /* oldest first */
+    int limit, offset;
+    bool want_total;
+};
+
+struct claim_req {
+    const char *queue, *worker_id;
+    int64_t lease_ms;
+    int max;
+};
+
+struct fail_req {
+    const char *error_message, *error_code;
+    bool retryable;
+};
+
+struct progress {
+    int percent;               /* -1: unchanged */
+    const char *message;       /* NULL: unchanged */
+    int64_t lease_ms;          /* new lease from now */
+};
+
+struct log_row {
+    int64_t id, created_at;
+    char job_id[ID_LEN + 1];
+    int level;
+    char *message, *metadata;  /* metadata NULL when none */
+};
+struct log_list {
+    struct log_row *rows;
+    int n;
+};
+void log_list_fini(struct log_list *l);
+
+enum role { ROLE_USER = 1, ROLE_WORKER = 2, ROLE_ADMIN = 4 };
+const char *role_name(enum role r);
+bool role_parse(const char *s, enum role *out);
+
+struct principal {
+    char token_id[TOKEN_ID_LEN + 1];
+    char user_id[NAME_MAX_LEN + 1];
+    enum role role;
+};
+
+enum { TOKEN_HASH_LEN = 32 };
+
+struct store_cfg {
+    const char *path;
+    int readers;               /* read-only connections in the pool */
+    int sync;                  /* 0 off, 1 normal, 2 full (default) */
+    struct retry_policy retry;
+};
+
+/* Called by the writer after each commit that made jobs claimable in a queue. */
+typedef void (*store_notify_fn)(void *arg);
+
+struct store_counters {
+    uint64_t ops, commits, fsync_us;
+};
+
+struct store_ops {
+    int version;               /* bump when a member is added */
+    const char *name;
+    jq_err (*create)(void *self, struct sctx *c, const struct job_new *in, struct job *out);
+    jq_err (*get)(void *self, struct sctx *c, const char *id, const char *scope, struct job *out);
+    jq_err (*list)(void *self, struct sctx *c, const struct job_filter *f, struct job_list *out);
+    jq_err (*cancel)(void *self, struct sctx *c, const char *id, const char *scope, struct job *out);
+    jq_err (*retry)(void *self, struct sctx *c, const char *id, const char *scope, struct job *out);
+    jq_err (*remove)(void *self, struct sctx *c, const char *id, const char *scope);
+    jq_err (*claim)(void *self, struct sctx *c, const struct claim_req *in, struct job_list *out);
+    jq_err (*heartbeat)(void *self, struct sctx *c, const char *id, const char *lease,
+                        const struct progress *p, struct job *out);
+    jq_err (*complete)(void *self, struct sctx *c, const char *id, const char *lease,
+                       const char *result, struct job *out);
+    jq_err (*fail)(void *self, struct sctx *c, const char *id, const char *lease,
+                   const struct fail_req *in, struct job *out);
+    jq_err (*log_add)(void *self, struct sctx *c, const char *id, const char *lease, int level,
+                      const char *message, const char *metadata, struct log_row *out);
+    jq_err (*logs)(void *self, struct sctx *c, const char *id, const char *scope, int level,
+                   int64_t after, int limit, struct log_list *out);
+    jq_err (*token_add)(void *self, struct sctx *c, const uint8_t hash[TOKEN_HASH_LEN],
+                        const struct principal *p, const char *name);
+    jq_err (*token_revoke)(void *self, struct sctx *c, const char *token_id);
+    jq_err (*token_find)(void *self, struct sctx *c, const uint8_t hash[TOKEN_HASH_LEN],
+                         struct principal *out);
+    jq_err (*token_count)(void *self, struct sctx *c, int64_t *n);
+    /* Maintenance: rescue processing jobs whose lease ran out. *rescued gets
+     * the count; *next_ms the time the next lease runs out (0 if none). */
+    jq_err (*rescue)(void *self, struct sctx *c, int *rescued, int64_t *next_ms);
+    void (*counters)(void *self, struct store_counters *out);
+    void (*set_notify)(void *self, store_notify_fn fn, void *arg);
+    void (*close)(void *self);
+};
+
+/* Opens the backend named by cfg->path (a file path -> SQLite). On failure
+ * returns an error and logs why (corrupt file, not a jobq database …). */
+jq_err store_open(const struct store_cfg *cfg, store **out);
+void   store_close(store *s);        /* NULL is a no-op; finishes queued writes */
+
+jq_err store_create(store *s, struct sctx *c, const struct job_new *in, struct job *out);
+jq_err store_get(store *s, struct sctx *c, const char *id, const char *scope, struct job *out);
+jq_err store_list(store *s, struct sctx *c, const struct job_filter *f, struct job_list *out);
+jq_err store_cancel(store *s, struct sctx *c, const char *id, const char *scope, struct job *out);
+jq_err store_retry(store *s, struct sctx *c, const char *id, const char *scope, struct job *out);
+jq_err store_remove(store *s, struct sctx *c, const char *id, const char *scope);
+jq_err store_claim(store *s, struct sctx *c, const struct claim_req *in, struct job_list *out);
+jq_err store_heartbeat(store *s, struct sctx *c, const char *id, const char *lease,
+                       const struct progress *p, struct job *out);
+jq_err store_complete(store *s, struct sctx *c, const char *id, const char *lease,
+                      const char *result, struct job *out);
+jq_err store_fail(store *s, struct sctx *c, const char *id, const char *lease,
+                  const struct fail_req *in, struct job *out);
+jq_err store_log_add(store *s, struct sctx *c, const char *id, const char *lease, int level,
+                     const char *message, const char *metadata, struct log_row *out);
+jq_err store_logs(store *s, struct sctx *c, const char *id, const char *scope, int level,
+                  int64_t after, int limit, struct log_list *out);
+jq_err store_token_add(store *s, struct sctx *c, const uint8_t hash[TOKEN_HASH_LEN],
+                       const struct principal *p, const char *name);
+jq_err store_token_revoke(store *s, struct sctx *c, const char *token_id);
+jq_err store_token_find(store *s, struct sctx *c, const uint8_t hash[TOKEN_HASH_LEN],
+                        struct principal *out);
+jq_err store_token_count(store *s, struct sctx *c, int64_t *n);
+jq_err store_rescue(store *s, struct sctx *c, int *rescued, int64_t *next_ms);
+void   store_counters(store *s, struct store_counters *out);
+void   store_set_notify(store *s, store_notify_fn fn, void *arg);
+
+/* The SQLite backend's constructor (sqlite/sq.c). */
+jq_err sq_open(const struct store_cfg *cfg, const struct store_ops **ops, void **self);
+
+#endif
