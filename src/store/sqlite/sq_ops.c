@@ -295,7 +295,7 @@ static jq_err w_claim(struct conn *cn, struct sctx *c, void *arg)
     sqlite3_bind_int64(st, 4, a->in->lease_ms);
     sqlite3_bind_int(st, 5, a->in->max);
     jq_err err = many_jobs(cn, st, a->out);
-    if (!err)       /* RETURNING order is unspecified; give them in pickup order */
+    if (!err && a->out->n > 1)   /* RETURNING order is unspecified; give pickup order */
         qsort(a->out->jobs, (size_t)a->out->n, sizeof *a->out->jobs, by_pickup_order);
     return err;
 }
