@@ -182,7 +182,7 @@ def main():
     p.add_argument("--url", default=os.environ.get("JOBQ_URL", "http://127.0.0.1:8080"))
     p.add_argument("--token", default=os.environ.get("JOBQ_TOKEN"))
     p.add_argument("--queue", default="default")
-    p.add_argument("--worker-id", default=f"worker.py@{socket.gethostname()}:{os.getpid()}")
+    p.add_argument("--worker-id", default=f"worker.py:{socket.gethostname()}:{os.getpid()}")
     p.add_argument("--lease-ms", type=int, default=30000)
     p.add_argument("--wait-ms", type=int, default=25000, help="long-poll wait per claim")
     p.add_argument("--once", action="store_true", help="exit after the first empty claim")

@@ -8,7 +8,7 @@
 # JSON string) and whose non-zero exit fails the attempt. Exit codes of jobq: 1 server error,
 # 3 cannot connect (back off), 2 usage.
 queue=${1:-default}
-worker="worker.sh@$(hostname):$$"
+worker="worker.sh:$(hostname):$$"
 lease_ms=60000
 
 # The work. Replace with real handlers.

@@ -12,13 +12,13 @@
 
 enum { WORKER_ID_MAX = 128 };   /* the API's cap on worker_id */
 
-/* Default worker id: "jobq-cli@HOST:PID". */
+/* Default worker id: "jobq-cli:HOST:PID" (jobqd accepts [A-Za-z0-9_.:-] only). */
 static const char *default_worker(char *buf, size_t cap)
 {
     char host[64] = "localhost";
     gethostname(host, sizeof host - 1);
     host[sizeof host - 1] = '\0';
-    snprintf(buf, cap, "jobq-cli@%s:%ld", host, (long)getpid());
+    snprintf(buf, cap, "jobq-cli:%s:%ld", host, (long)getpid());
     return buf;
 }
 
@@ -49,7 +49,7 @@ static int run_claim(struct cli *cli, const struct cli_args *a)
 }
 
 static const struct cli_opt claim_opts[] = {
-    { "worker", "W", "worker id (default jobq-cli@HOST:PID)", false },
+    { "worker", "W", "worker id (default jobq-cli:HOST:PID)", false },
     { "lease-ms", "N", "lease length, 1000..3600000 (default 30000)", false },
     { "max", "N", "claim up to N jobs, 1..100 (default 1)", false },
     { "wait-ms", "N", "long-poll up to N ms for a job, 0..30000 (default 0)", false },

@@ -29,6 +29,9 @@ enum {
     ENV_EXTRA_MAX = 4,  /* JOBQ_* variables a run may set */
 };
 
+/* The CLI tests never move time, so they run in release builds too (no --fake-clock). */
+static const struct testsrv_opts real_clock = { .real_clock = true };
+
 /* One finished CLI run. */
 struct run {
     int code;           /* exit status, or 128 + signal */
@@ -177,7 +180,7 @@ static void cli_token(struct testsrv *s, const char *user, const char *role, cha
 /* Full producer/worker round trip through the CLI only. */
 TEST(cli_round_trip)
 {
-    struct testsrv *s = testsrv_start(NULL);
+    struct testsrv *s = testsrv_start(&real_clock);
     char user[TS_HDR_MAX], worker[TS_HDR_MAX], id[TS_ID_MAX], lease[TS_HDR_MAX];
     char env_url[128], env_tok[TS_HDR_MAX + 16];
     struct run r = { 0 };
@@ -279,7 +282,7 @@ TEST(cli_round_trip)
 /* fail --no-retry, retry, cancel through the CLI. */
 TEST(cli_fail_retry_cancel)
 {
-    struct testsrv *s = testsrv_start(NULL);
+    struct testsrv *s = testsrv_start(&real_clock);
     char user[TS_HDR_MAX], worker[TS_HDR_MAX], id[TS_ID_MAX], cid[TS_ID_MAX];
     char lease[TS_HDR_MAX];
     struct run r = { 0 };
@@ -323,7 +326,7 @@ TEST(cli_fail_retry_cancel)
 /* Bad, revoked and forbidden tokens are server errors: exit 1 with the server's code. */
 TEST(cli_auth_errors)
 {
-    struct testsrv *s = testsrv_start(NULL);
+    struct testsrv *s = testsrv_start(&real_clock);
     char user[TS_HDR_MAX], tid[TS_ID_MAX];
     struct run r = { 0 };
 
