@@ -14,6 +14,9 @@
 
 #include "jobq.h"
 
+/* Library-internal: not exported from libjobq.so (only the jobq_ API of jobq.h is). */
+#pragma GCC visibility push(hidden)
+
 /* --- transport (client.c) --- */
 
 /* Performs one call. body is borrowed (NULL: no body). wait_ms stretches the request
@@ -64,5 +67,7 @@ int jobq__logs_from(const json_t *o, jobq_log_list **out);
 /* Returns a job parsed from reply into *out (when out is set) and decrefs reply;
  * JOBQ_E_PROTOCOL when the reply is not a job. Convenience for the job-returning routes. */
 int jobq__reply_job(jobq_client *c, json_t *reply, jobq_job **out);
+
+#pragma GCC visibility pop
 
 #endif /* JOBQ_CLIENT_H */
