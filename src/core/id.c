@@ -48,3 +48,19 @@ int64_t id_time_ms(const char *id)
         t = t << 5 | (unsigned)b32_val(id[i]);
     return (int64_t)t;
 }
+
+void id_next(struct id_gen *g, int64_t ms, const uint8_t rnd[ID_RAND_BYTES],
+             char out[ID_LEN + 1])
+{
+    if (ms > g->last_ms) {
+        g->last_ms = ms;
+        memcpy(g->last_rnd, rnd, ID_RAND_BYTES);
+    } else {
+        int i = ID_RAND_BYTES - 1;      /* big-endian +1; on overflow the ms moves on */
+        while (i >= 0 && ++g->last_rnd[i] == 0)
+            i--;
+        if (i < 0)
+            g->last_ms++;
+    }
+    id_make(g->last_ms, g->last_rnd, out);
+}

@@ -39,10 +39,9 @@ static bool parse_times(struct req *q, json_t *b, struct job_new *in)
         reply_err(q, JQ_E_INVALID, "ttl_ms", "give expires_at or ttl_ms, not both");
         return false;
     }
-    in->run_at = at ? at : now + (delay > 0 ? delay : 0);
-    if (in->run_at < now)
-        in->run_at = now;        /* a time in the past means "now" */
-    in->expires_at = exp ? exp : in->run_at + ttl;
+    in->run_at = at ? at : now + (delay > 0 ? delay : 0);   /* a past run_at is kept: it
+                                                              * orders the job among peers */
+    in->expires_at = exp ? exp : (in->run_at > now ? in->run_at : now) + ttl;
     if (in->expires_at <= in->run_at) {
         reply_err(q, JQ_E_INVALID, "expires_at", "expires_at must be after run_at");
         return false;

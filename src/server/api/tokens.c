@@ -4,6 +4,7 @@
  */
 #include "server/api/api.h"
 
+#include "core/id.h"
 #include "server/auth.h"
 
 void api_tokens_create(struct req *q)
@@ -39,7 +40,8 @@ void api_tokens_create(struct req *q)
 
 void api_tokens_revoke(struct req *q)
 {
-    jq_err err = store_token_revoke(q->d->st, &q->sc, q->params[0]);
+    jq_err err = id_valid(q->params[0]) ? store_token_revoke(q->d->st, &q->sc, q->params[0])
+                                        : JQ_E_NOT_FOUND;
     if (err == JQ_E_NOT_FOUND)
         reply_err(q, err, NULL, "no such active token");
     else if (err)

@@ -59,7 +59,7 @@ void api_work_claim(struct req *q)
     int64_t max = 1, wait = 0;
     if (!valid_name(in.queue)) {
         reply_err(q, JQ_E_INVALID, "queue", "queue must be 1-128 characters of A-Z a-z 0-9 _ . : -");
-    } else if (want_name(q, b, "worker_id", true, &in.worker_id) &&
+    } else if (want_str(q, b, "worker_id", true, NAME_MAX_LEN, &in.worker_id) &&
                want_int(q, b, "lease_ms", LEASE_MIN_MS, LEASE_MAX_MS, &in.lease_ms) &&
                want_int(q, b, "max", 1, CLAIM_MAX, &max) &&
                want_int(q, b, "wait_ms", 0, WAIT_MAX_MS, &wait)) {

@@ -38,6 +38,7 @@ struct conn {
     sqlite3_stmt *list[LF__N];       /* lazily prepared list/count variants */
     struct conn *next_free;          /* read pool free list */
     bool wake;                       /* writer: this group made jobs claimable */
+    struct id_gen ids;               /* writer: monotonic job ids */
 };
 
 /* One queued write: runs on the writer thread inside the group's transaction. */

@@ -81,7 +81,7 @@ static jq_err w_create(struct conn *cn, struct sctx *c, void *arg)
     uint8_t rnd[ID_RAND_BYTES];
     char id[ID_LEN + 1];
     randombytes_buf(rnd, sizeof rnd);
-    id_make(c->now_ms, rnd, id);
+    id_next(&cn->ids, c->now_ms, rnd, id);
     sqlite3_stmt *st = sq__st(cn, c, ST_INSERT);
     if (!st)
         return JQ_E_STORAGE;
