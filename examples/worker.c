@@ -76,6 +76,7 @@ int main(int argc, char **argv)
     jobq_client *c = jobq_client_new(NULL, NULL);     /* JOBQ_URL / JOBQ_TOKEN */
     if (!c)
         return 1;
+    setvbuf(stdout, NULL, _IOLBF, 0);                 /* progress lines show up at once */
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     while (!stopping) {
