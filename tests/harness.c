@@ -427,6 +427,9 @@ long tsconn_do(struct tsconn *c, const struct ts_http *rq, struct resp *out)
                 curl_easy_strerror(rc));
     curl_slist_free_all(h);
     ts_finish(out);
+    if (getenv("JQ_VERBOSE"))                 /* trace every request: JQ_VERBOSE=1 */
+        fprintf(stderr, "  > %s %s -> %ld [%ld stmts] %.200s\n", rq->method ? rq->method : "GET",
+                rq->path, out->status, out->statements, out->body);
     return out->status;
 }
 

@@ -16,7 +16,8 @@
  *   }
  *   TEST_MAIN()
  *
- * Command line of a test binary: [-l] [name-substring ...]; env JQ_TEST_TIMEOUT (s).
+ * Command line of a test binary: [-l] [name-substring ...]. Env: JQ_TEST_TIMEOUT (s per
+ * test), JQ_KEEP_TMP=1 (keep temp dirs), JQ_VERBOSE=1 (trace every request).
  */
 #ifndef JQ_TEST_HARNESS_H
 #define JQ_TEST_HARNESS_H
