@@ -188,3 +188,8 @@ void store_set_notify(store *s, store_notify_fn fn, void *arg)
 {
     s->ops->set_notify(s->self, fn, arg);
 }
+
+jq_err store_explain(store *s, const char *what, char *out, size_t cap)
+{
+    return s->ops->explain(s->self, what, out, cap);
+}

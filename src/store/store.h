@@ -11,6 +11,7 @@
 #ifndef JQ_STORE_H
 #define JQ_STORE_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -159,6 +160,8 @@ struct store_ops {
      * the count; *next_ms the time the next lease runs out (0 if none). */
     jq_err (*rescue)(void *self, struct sctx *c, int *rescued, int64_t *next_ms);
     void (*counters)(void *self, struct store_counters *out);
+    /* The query plan of a named hot statement (see store_explain). */
+    jq_err (*explain)(void *self, const char *what, char *out, size_t cap);
     void (*set_notify)(void *self, store_notify_fn fn, void *arg);
     void (*close)(void *self);
 };
@@ -193,6 +196,11 @@ jq_err store_token_find(store *s, struct sctx *c, const uint8_t hash[TOKEN_HASH_
 jq_err store_token_count(store *s, struct sctx *c, int64_t *n);
 jq_err store_rescue(store *s, struct sctx *c, int *rescued, int64_t *next_ms);
 void   store_counters(store *s, struct store_counters *out);
+/* Writes the backend's query plan of a hot statement into out, one step per
+ * line: what is one of "claim", "rescue", "expire", "get", "logs", "token",
+ * "list_all", "list_user", "list_user_status", "list_user_type",
+ * "list_user_queue", "count_user_status". JQ_E_NOT_FOUND for other names. */
+jq_err store_explain(store *s, const char *what, char *out, size_t cap);
 void   store_set_notify(store *s, store_notify_fn fn, void *arg);
 
 /* The SQLite backend's constructor (sqlite/sq.c). */

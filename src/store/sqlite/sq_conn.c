@@ -234,7 +234,8 @@ static const char *const st_sql[ST__COUNT] = {
         "UPDATE jobs SET status='processing', attempts=attempts+1, worker_id=?3,"
         " lease_token=lower(hex(randomblob(16))), lease_expires_at=?2+?4, started_at=?2,"
         " updated_at=?2, error_message=NULL, error_code=NULL"
-        " WHERE id IN (SELECT id FROM jobs WHERE status='pending' AND queue=?1 AND run_at<=?2"
+        " WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_pickup"
+        " WHERE status='pending' AND queue=?1 AND run_at<=?2"
         " AND (expires_at IS NULL OR expires_at>?2) ORDER BY priority DESC, run_at, id LIMIT ?5) RETURNING " JOB_COLS,
     [ST_HEARTBEAT] =
         "UPDATE jobs SET lease_expires_at=?3+?4, updated_at=?3,"
@@ -259,13 +260,15 @@ static const char *const st_sql[ST__COUNT] = {
         " error_code='lease_expired',"
         " error_message='lease expired without a heartbeat (worker ' || coalesce(worker_id, '?')"
         "   || ')', lease_token=NULL, lease_expires_at=NULL, updated_at=?1"
-        " WHERE id IN (SELECT id FROM jobs WHERE status='processing' AND lease_expires_at<=?1"
+        " WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_lease"
+        " WHERE status='processing' AND lease_expires_at<=?1"
         " ORDER BY lease_expires_at LIMIT ?2)",
     [ST_NEXT_LEASE] = "SELECT min(lease_expires_at) FROM jobs WHERE status='processing'",
     [ST_EXPIRE] =
         "UPDATE jobs SET status='failed', error_code='expired',"
         " error_message='expired before a worker claimed it', completed_at=?1, updated_at=?1"
-        " WHERE id IN (SELECT id FROM jobs WHERE status='pending' AND expires_at<=?1"
+        " WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_expiry"
+        " WHERE status='pending' AND expires_at<=?1"
         " ORDER BY expires_at LIMIT ?2)",
     [ST_NEXT_EXPIRY] = "SELECT min(expires_at) FROM jobs WHERE status='pending'",
     [ST_LOG_INSERT] =
@@ -404,4 +407,42 @@ void sq__load_job(sqlite3_stmt *st, struct job *j)
     j->result = sq__dup(st, 20);
     j->error_message = sq__dup(st, 21);
     j->progress_message = sq__dup(st, 22);
+}
+
+/* --- query plans (tests assert that hot statements use their indexes) --- */
+
+struct plan_name { const char *what; int st; int list_mask; };
+static const struct plan_name plans[] = {
+    {"claim", ST_CLAIM, -1}, {"rescue", ST_RESCUE, -1}, {"expire", ST_EXPIRE, -1},
+    {"get", ST_GET, -1}, {"logs", ST_LOGS, -1}, {"token", ST_TOKEN_FIND, -1},
+    {"list_all", -1, 0}, {"list_user", -1, LF_USER},
+    {"list_user_status", -1, LF_USER | LF_STATUS}, {"list_user_type", -1, LF_USER | LF_TYPE},
+    {"list_user_queue", -1, LF_USER | LF_QUEUE},
+    {"count_user_status", -1, LF_USER | LF_STATUS | LF_COUNT},
+};
+
+jq_err sq__explain(struct conn *cn, const char *what, char *out, size_t cap)
+{
+    const char *sql = NULL;
+    for (size_t i = 0; i < sizeof plans / sizeof plans[0] && !sql; i++) {
+        if (strcmp(plans[i].what, what) != 0)
+            continue;
+        sqlite3_stmt *st = plans[i].st >= 0 ? sq__st(cn, NULL, plans[i].st)
+                                            : sq__list_st(cn, NULL, plans[i].list_mask);
+        sql = st ? sqlite3_sql(st) : NULL;
+    }
+    if (!sql)
+        return JQ_E_NOT_FOUND;
+    char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(cn->db, q, -1, &st, NULL);
+    sqlite3_free(q);
+    if (rc != SQLITE_OK)
+        return sq__rc(cn, rc, "explain");
+    size_t n = 0;
+    out[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, "%s\n", sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    return JQ_E_OK;
 }

@@ -83,6 +83,7 @@ void   sq__load_job(sqlite3_stmt *st, struct job *j);
 void   sq__text(sqlite3_stmt *st, int col, char *dst, size_t cap);
 char  *sq__dup(sqlite3_stmt *st, int col);
 void   sq__bind_opt_text(sqlite3_stmt *st, int idx, const char *v);
+jq_err sq__explain(struct conn *cn, const char *what, char *out, size_t cap);
 
 /* --- sq_writer.c --- */
 jq_err sq__writer_start(struct sq *s);

@@ -180,6 +180,21 @@ static void sq_counters(void *self, struct store_counters *out)
     out->fsync_us = atomic_load(&s->fsync_us);
 }
 
+struct explain_args { const char *what; char *out; size_t cap; };
+
+static jq_err r_explain(struct conn *cn, struct sctx *c, void *arg)
+{
+    (void)c;
+    struct explain_args *a = arg;
+    return sq__explain(cn, a->what, a->out, a->cap);
+}
+
+static jq_err sq_explain(void *self, const char *what, char *out, size_t cap)
+{
+    struct explain_args a = {what, out, cap};
+    return sq__read(self, NULL, r_explain, &a);
+}
+
 static void sq_set_notify(void *self, store_notify_fn fn, void *arg)
 {
     struct sq *s = self;
@@ -206,6 +221,7 @@ static jq_err open_readers(struct sq *s)
         jq_err err = sq__conn_open(s->path, true, 0, &s->readers[i]);
         if (err)
             return err;
+        sq__register_funcs(&s->readers[i], &s->cfg.retry);   /* EXPLAIN needs them */
         s->readers[i].next_free = s->free_readers;
         s->free_readers = &s->readers[i];
     }
@@ -248,6 +264,7 @@ static const struct store_ops sq_ops = {
     .token_count = sq_token_count,
     .rescue = sq_rescue,
     .counters = sq_counters,
+    .explain = sq_explain,
     .set_notify = sq_set_notify,
     .close = sq_close,
 };
