@@ -192,7 +192,7 @@ static int parse_args(int argc, char **argv, struct cfg *c)
         default: usage(stderr); return -1;
         }
     }
-    if (!c->token || c->jobs < 1 || c->conns < 1 || c->conns > 4096) {
+    if (optind < argc || !c->token || !*c->token || c->jobs < 1 || c->conns < 1 || c->conns > 4096) {
         usage(stderr);
         return -1;
     }

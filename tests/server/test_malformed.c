@@ -99,6 +99,15 @@ static const struct bad CASES[] = {
     { "POST", "/v1/jobs/%s/logs", WORKER, "{\"lease_token\":\"%s\",\"level\":\"loud\",\"message\":\"m\"}", J, 400, "invalid_argument", "level", 0, NULL },
     { "POST", "/v1/jobs/%s/logs", WORKER, "{\"lease_token\":\"%s\",\"level\":\"info\"}", J, 400, "invalid_argument", "message", 0, NULL },
     { "POST", "/v1/jobs/%s/complete", WORKER, "[\"%s\"]", J, 400, "invalid_json", NULL, 0, NULL },
+    /* field caps: over the cap is 413 too_large naming the field */
+    { "POST", "/v1/jobs/%s/logs", WORKER, "@PAD8193|{\"lease_token\":\"%s\",\"level\":\"info\",\"message\":\"%s\"}", J, 413, "too_large", "message", 0, NULL },
+    { "POST", "/v1/jobs/%s/logs", WORKER, "@PAD16385|{\"lease_token\":\"%s\",\"level\":\"info\",\"message\":\"m\",\"metadata\":{\"p\":\"%s\"}}", J, 413, "too_large", "metadata", 0, NULL },
+    { "POST", "/v1/jobs/%s/heartbeat", WORKER, "@PAD8193|{\"lease_token\":\"%s\",\"progress_message\":\"%s\"}", J, 413, "too_large", "progress_message", 0, NULL },
+    { "POST", "/v1/jobs/%s/fail", WORKER, "@PAD8193|{\"lease_token\":\"%s\",\"error_message\":\"%s\"}", J, 413, "too_large", "error_message", 0, NULL },
+    { "POST", "/v1/jobs/%s/fail", WORKER, "@PAD129|{\"lease_token\":\"%s\",\"error_message\":\"m\",\"error_code\":\"%s\"}", J, 413, "too_large", "error_code", 400, "invalid_argument" },
+    { "POST", "/v1/queues/default/claim", WORKER, "@PAD129|{\"worker_id\":\"%.0s%s\"}", J, 413, "too_large", "worker_id", 400, "invalid_argument" },
+    { "POST", "/v1/tokens", ADMIN, "@PAD129|{\"user_id\":\"%.0s%s\",\"role\":\"user\"}", J, 413, "too_large", "user_id", 400, "invalid_argument" },
+    { "POST", "/v1/jobs/%s/complete", WORKER, "@PAD262145|{\"lease_token\":\"%s\",\"result\":\"%s\"}", J, 413, "too_large", "result", 0, NULL },
     /* tokens */
     { "POST", "/v1/tokens", ADMIN, "{\"user_id\":\"x\",\"role\":\"root\"}", J, 400, "invalid_argument", "role", 0, NULL },
     { "POST", "/v1/tokens", ADMIN, "{\"role\":\"user\"}", J, 400, "invalid_argument", "user_id", 0, NULL },
@@ -123,6 +132,15 @@ static char *make_body(const char *spec, const char *lease, size_t *len)
         int n = sprintf(b, "{\"type\":\"t\",\"params\":{\"pad\":\"");
         memset(b + n, 'x', pad);
         strcpy(b + n + pad, "\"}}");
+    } else if (!strncmp(spec, "@PAD", 4)) {     /* "@PAD<n>|fmt": fmt(lease, n x's) */
+        char *bar;
+        size_t pad = strtoul(spec + 4, &bar, 10), cap = strlen(bar) + TS_ID_MAX + pad + 1;
+        char *xs = malloc(pad + 1);
+        memset(xs, 'x', pad);
+        xs[pad] = '\0';
+        b = malloc(cap);
+        snprintf(b, cap, bar + 1, lease, xs);
+        free(xs);
     } else {
         size_t cap = strlen(spec) + TS_ID_MAX + 1;
         b = malloc(cap);
