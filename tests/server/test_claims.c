@@ -187,4 +187,28 @@ TEST(long_poll_claim_times_out_empty)
     testsrv_stop(c.s);
 }
 
+TEST(sigterm_ends_a_parked_long_poll)
+{
+    struct st_ctx c = st_setup();
+    struct lp lp = { .s = c.s, .worker = c.worker,
+                     .body = "{\"worker_id\":\"lp\",\"wait_ms\":30000}" };
+    pthread_t th;
+    REQUIRE_EQ(pthread_create(&th, NULL, lp_run, &lp), 0);
+    REQUIRE(poll_until(lp_started, &lp, 5000));
+    poll_until(never, NULL, 300);             /* let it park (see above) */
+    int64_t t0 = th_now_ms();
+    CHECK_EQ(testsrv_term(c.s), 0);           /* clean exit, not stuck on the waiter */
+    pthread_join(th, NULL);
+    CHECK(th_now_ms() - t0 < 10000);
+    CHECK(lp.ms < 20000);                     /* the claim ended with the server */
+    /* API.md: shutting down answers 503 unavailable; an empty claim (200) is also fine.
+     * Dropping the parked request without any reply is not a clean shutdown. */
+    if (!CHECK(lp.r.status == 200 || lp.r.status == 503))
+        fprintf(stderr, "  parked claim got status %ld on SIGTERM\n", lp.r.status);
+    if (lp.r.status == 200) CHECK_EQ(json_array_size(jpath(lp.r.json, "jobs")), 0);
+    if (lp.r.status == 503) CHECK_STR_EQ(jstr(lp.r.json, "error.code"), "unavailable");
+    resp_free(&lp.r);
+    testsrv_stop(c.s);
+}
+
 TEST_MAIN()
