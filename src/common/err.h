@@ -19,6 +19,7 @@
     X(TOO_LARGE,   "too_large")                       \
     X(MEDIA,       "unsupported_media_type")          \
     X(LIMIT,       "rate_limited")                    \
+    X(IDEM,        "idempotency_conflict")            \
     X(NOMEM,       "out_of_memory")                   \
     X(STORAGE,     "storage_error")                   \
     X(UNAVAILABLE, "unavailable")                     \

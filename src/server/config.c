@@ -43,6 +43,20 @@ static const struct opt opts[] = {
      "default time a pending job may wait before it expires"},
     {"max-attempts", "JOBQ_MAX_ATTEMPTS", OPT_INT, F(max_attempts), "3", 1, 100,
      "default attempts of a job"},
+    {"dedup-window-ms", "JOBQ_DEDUP_WINDOW_MS", OPT_INT, F(dedup_window_ms), "300000", 0,
+     86400000, "identical pending/processing jobs created this recently are returned (0: off)"},
+    {"cache-ttl-ms", "JOBQ_CACHE_TTL_MS", OPT_INT, F(cache_ttl_ms), "3600000", 0, 2592000000LL,
+     "identical jobs completed this recently answer from their result (0: off)"},
+    {"cache-ttl-type", "JOBQ_CACHE_TTL_TYPE", OPT_STR, F(cache_ttl_type), "", 0, 0,
+     "per-type cache TTLs, e.g. report.build=60000,email=0"},
+    {"active-limit", "JOBQ_ACTIVE_LIMIT", OPT_INT, F(active_limit), "10", 0, 100000000,
+     "pending + processing jobs per user (user tokens; 0: no limit)"},
+    {"retention-ms", "JOBQ_RETENTION_MS", OPT_INT, F(retention_ms), "604800000", 1,
+     31536000000LL, "finished jobs (and their logs) are deleted after this"},
+    {"cleanup-interval-ms", "JOBQ_CLEANUP_INTERVAL_MS", OPT_INT, F(cleanup_interval_ms),
+     "60000", 100, 86400000, "how often the cleanup task runs"},
+    {"cleanup-batch", "JOBQ_CLEANUP_BATCH", OPT_INT, F(cleanup_batch), "1000", 1, 100000,
+     "jobs deleted per cleanup transaction (bounds how long a write waits)"},
     {"fake-clock", "JOBQ_FAKE_CLOCK", OPT_BOOL, F(fake_clock), "0", 0, 0,
      "test builds only: freeze the clock; POST /v1/admin/clock moves it"},
     {"log-level", "JOBQ_LOG_LEVEL", OPT_STR, F(log_level), "info", 0, 0,
@@ -90,6 +104,34 @@ static int set(struct jobqd_config *cfg, const struct opt *o, const char *v)
     }
     *(int64_t *)(void *)base = n;
     return 0;
+}
+
+/* Checks "type=ms,type=ms"; false (with a message) if malformed. */
+static bool valid_ttl_types(const char *s)
+{
+    while (*s) {
+        const char *eq = strchr(s, '='), *comma = strchrnul(s, ',');
+        char *end;
+        if (!eq || eq > comma || eq == s || eq - s > 128 ||
+            strtoll(eq + 1, &end, 10) < 0 || end != comma || end == eq + 1) {
+            fprintf(stderr, "jobqd: --cache-ttl-type wants type=ms[,type=ms...]\n");
+            return false;
+        }
+        s = *comma ? comma + 1 : comma;
+    }
+    return true;
+}
+
+int64_t config_cache_ttl(const struct jobqd_config *cfg, const char *type)
+{
+    size_t n = strlen(type);
+    for (const char *s = cfg->cache_ttl_type; s && *s;) {
+        const char *eq = strchr(s, '='), *comma = strchrnul(s, ',');
+        if ((size_t)(eq - s) == n && strncmp(s, type, n) == 0)
+            return strtoll(eq + 1, NULL, 10);
+        s = *comma ? comma + 1 : comma;
+    }
+    return cfg->cache_ttl_ms;
 }
 
 static const struct opt *find(const char *flag)
@@ -144,6 +186,8 @@ int config_load(struct jobqd_config *cfg, int argc, char **argv)
         fprintf(stderr, "jobqd: --sync must be full, normal or off\n");
         return -1;
     }
+    if (!valid_ttl_types(cfg->cache_ttl_type))
+        return -1;
 #ifndef JOBQ_TESTING
     if (cfg->fake_clock) {
         fprintf(stderr, "jobqd: --fake-clock exists only in test builds (JOBQ_TESTING)\n");

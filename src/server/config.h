@@ -21,9 +21,19 @@ struct jobqd_config {
     int64_t backoff_base_ms, backoff_max_ms;
     int64_t ttl_ms;              /* default time a pending job may wait before it expires */
     int64_t max_attempts;        /* default attempts of a job */
+    int64_t dedup_window_ms;     /* find-or-create window; 0 disables dedup */
+    int64_t cache_ttl_ms;        /* result cache TTL; 0 disables */
+    const char *cache_ttl_type;  /* per-type TTLs: "type=ms,type=ms" */
+    int64_t active_limit;        /* pending + processing per user token; 0 = none */
+    int64_t retention_ms;        /* finished jobs are deleted after this */
+    int64_t cleanup_interval_ms;
+    int64_t cleanup_batch;       /* rows per cleanup transaction */
     bool fake_clock;             /* test builds: frozen clock moved by /v1/admin/clock */
     const char *log_level;       /* debug | info | warn | error */
 };
+
+/* The result-cache TTL of a job type (per-type override or the default). */
+int64_t config_cache_ttl(const struct jobqd_config *cfg, const char *type);
 
 /* Fills cfg from defaults, env, then argv. Returns 0 to run, 1 if --help was
  * printed, -1 on a bad option (message already printed). */

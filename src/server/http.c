@@ -32,7 +32,7 @@ static const short status_of[JQ_E__COUNT] = {
     [JQ_E_OK] = 200, [JQ_E_INVALID] = 400, [JQ_E_BAD_JSON] = 400, [JQ_E_UNAUTH] = 401,
     [JQ_E_FORBIDDEN] = 403, [JQ_E_NOT_FOUND] = 404, [JQ_E_METHOD] = 405,
     [JQ_E_LEASE] = 409, [JQ_E_STATE] = 409, [JQ_E_TOO_LARGE] = 413, [JQ_E_MEDIA] = 415,
-    [JQ_E_LIMIT] = 429, [JQ_E_NOMEM] = 503, [JQ_E_STORAGE] = 500, [JQ_E_UNAVAILABLE] = 503,
+    [JQ_E_LIMIT] = 429, [JQ_E_IDEM] = 422, [JQ_E_NOMEM] = 503, [JQ_E_STORAGE] = 500, [JQ_E_UNAVAILABLE] = 503,
     [JQ_E_INTERNAL] = 500,
 };
 
@@ -46,8 +46,16 @@ int http_status_of(jq_err e)
 void reply_json(struct req *q, int status, json_t *body)
 {
     json_decref(q->reply);
+    free(q->raw);
+    q->raw = NULL;
     q->status = status;
     q->reply = body;
+}
+
+void reply_raw(struct req *q, int status, char *text)
+{
+    reply_json(q, status, NULL);
+    q->raw = text;
 }
 
 void reply_empty(struct req *q, int status)
@@ -117,7 +125,8 @@ bool req_query_only(struct req *q, const char *const *allowed)
 
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct req *q)
 {
-    char *text = q->reply ? json_dump_compact(q->reply) : NULL;
+    char *text = q->raw ? q->raw : q->reply ? json_dump_compact(q->reply) : NULL;
+    q->raw = NULL;                       /* the response owns it now */
     size_t len = text ? strlen(text) : 0;
     struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!r) {
@@ -139,6 +148,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct req *q)
 static void free_req(struct req *q)
 {
     json_decref(q->reply);
+    free(q->raw);
+    free(q->idem.body);
     free(q->body);
     free(q);
 }

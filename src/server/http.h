@@ -30,9 +30,12 @@ struct req {
     struct principal who;             /* set by auth */
     const char *scope;                /* user_id for role user, NULL for others */
     struct sctx sc;                   /* clock + statement count for the store */
+    struct idem idem;                 /* Idempotency-Key state; sc.idem points here if used */
+    char idem_hash[40];               /* hex hash of method, path and body */
     /* reply */
     int status;
     json_t *reply;                    /* owned; NULL for an empty body */
+    char *raw;                        /* owned; a reply already rendered to text (wins) */
     struct { const char *name; char value[96]; } headers[REQ_HEADERS_MAX];
     int nheaders;
 };
@@ -44,6 +47,8 @@ void         http_stop(struct http *h);         /* NULL is a no-op */
 /* Reply helpers for handlers. reply_json takes ownership of body. */
 void reply_json(struct req *q, int status, json_t *body);
 void reply_empty(struct req *q, int status);
+/* Replies with JSON text already rendered; takes ownership of text. */
+void reply_raw(struct req *q, int status, char *text);
 /* Error reply {"error":{code,message,field}}; status from the error. */
 void reply_err(struct req *q, jq_err e, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

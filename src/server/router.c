@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "server/api/api.h"
 #include "server/auth.h"
@@ -15,25 +16,32 @@
 #define U ROLE_USER
 #define W ROLE_WORKER
 #define A ROLE_ADMIN
+#define I R_IDEM
 static const struct route routes[] = {
-    {"GET", "/healthz", 0, api_health},
-    {"POST", "/v1/jobs", U | A, api_jobs_create},
-    {"GET", "/v1/jobs", U | W | A, api_jobs_list},
-    {"GET", "/v1/jobs/{}", U | W | A, api_jobs_show},
-    {"DELETE", "/v1/jobs/{}", U | A, api_jobs_delete},
-    {"POST", "/v1/jobs/{}/cancel", U | A, api_jobs_cancel},
-    {"POST", "/v1/jobs/{}/retry", U | A, api_jobs_retry},
-    {"POST", "/v1/jobs/{}/heartbeat", W | A, api_work_heartbeat},
-    {"POST", "/v1/jobs/{}/complete", W | A, api_work_complete},
-    {"POST", "/v1/jobs/{}/fail", W | A, api_work_fail},
-    {"POST", "/v1/jobs/{}/logs", W | A, api_logs_add},
-    {"GET", "/v1/jobs/{}/logs", U | W | A, api_logs_list},
-    {"POST", "/v1/queues/{}/claim", W | A, api_work_claim},
-    {"POST", "/v1/tokens", A, api_tokens_create},
-    {"DELETE", "/v1/tokens/{}", A, api_tokens_revoke},
-    {"GET", "/v1/admin/store", A, api_admin_store},
-    {"POST", "/v1/admin/clock", A, api_admin_clock},
+    {"GET", "/healthz", 0, 0, api_health},
+    {"POST", "/v1/jobs", U | A, I, api_jobs_create},
+    {"GET", "/v1/jobs", U | W | A, 0, api_jobs_list},
+    {"POST", "/v1/jobs/batch", U | A, I, api_jobs_batch},
+    {"POST", "/v1/jobs/cancel", U | A, I, api_jobs_cancel_many},
+    {"GET", "/v1/jobs/{}", U | W | A, 0, api_jobs_show},
+    {"DELETE", "/v1/jobs/{}", U | A, 0, api_jobs_delete},
+    {"POST", "/v1/jobs/{}/cancel", U | A, I, api_jobs_cancel},
+    {"POST", "/v1/jobs/{}/retry", U | A, I, api_jobs_retry},
+    {"POST", "/v1/jobs/{}/heartbeat", W | A, I, api_work_heartbeat},
+    {"POST", "/v1/jobs/{}/complete", W | A, I, api_work_complete},
+    {"POST", "/v1/jobs/{}/fail", W | A, I, api_work_fail},
+    {"POST", "/v1/jobs/{}/logs", W | A, I, api_logs_add},
+    {"GET", "/v1/jobs/{}/logs", U | W | A, 0, api_logs_list},
+    {"POST", "/v1/queues/{}/claim", W | A, 0, api_work_claim},
+    {"GET", "/v1/stats", U | W | A, 0, api_stats},
+    {"POST", "/v1/tokens", A, 0, api_tokens_create},
+    {"DELETE", "/v1/tokens/{}", A, 0, api_tokens_revoke},
+    {"GET", "/v1/admin/store", A, 0, api_admin_store},
+    {"GET", "/v1/admin/maintenance", A, 0, api_admin_maint_report},
+    {"POST", "/v1/admin/maintenance/{}", A, 0, api_admin_maint_run},
+    {"POST", "/v1/admin/clock", A, 0, api_admin_clock},
 };
+#undef I
 #undef U
 #undef W
 #undef A
@@ -110,6 +118,39 @@ static bool authenticate(struct req *q)
     return err == JQ_E_OK;
 }
 
+enum { IDEM_KEY_MAX = 255, IDEM_MAX_AGE_MS = 86400000 };
+
+/* Sets up q->idem from an Idempotency-Key header; false (400 sent) if malformed. */
+static bool idempotency(struct req *q)
+{
+    const char *key = req_header(q, "Idempotency-Key");
+    if (!key)
+        return true;
+    size_t n = strlen(key);
+    bool ok = n > 0 && n <= IDEM_KEY_MAX;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = key[i] > 0x20 && key[i] < 0x7f;
+    if (!ok) {
+        reply_err(q, JQ_E_INVALID, "Idempotency-Key", "Idempotency-Key must be 1-%d printable "
+                  "ASCII characters", IDEM_KEY_MAX);
+        return false;
+    }
+    XXH3_state_t *h = XXH3_createState();
+    XXH3_128bits_reset(h);
+    XXH3_128bits_update(h, q->method, strlen(q->method) + 1);   /* the NULs separate parts */
+    XXH3_128bits_update(h, q->path, strlen(q->path) + 1);
+    if (q->body)
+        XXH3_128bits_update(h, q->body, q->len);
+    XXH128_hash_t d = XXH3_128bits_digest(h);
+    XXH3_freeState(h);
+    snprintf(q->idem_hash, sizeof q->idem_hash, "%016llx%016llx",
+             (unsigned long long)d.high64, (unsigned long long)d.low64);
+    q->idem = (struct idem){.user_id = q->who.user_id, .key = key, .req_hash = q->idem_hash,
+                            .max_age_ms = IDEM_MAX_AGE_MS};
+    q->sc.idem = &q->idem;
+    return true;
+}
+
 void router_dispatch(struct req *q)
 {
     char buf[PATH_MAX_LEN + 1], allow[128];
@@ -130,7 +171,7 @@ void router_dispatch(struct req *q)
     } else if (!open && !(r->roles & q->who.role)) {
         reply_err(q, JQ_E_FORBIDDEN, NULL, "the %s role may not use this route",
                   role_name(q->who.role));
-    } else {
+    } else if (!(r->flags & R_IDEM) || idempotency(q)) {
         r->fn(q);
     }
 }

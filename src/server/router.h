@@ -9,10 +9,13 @@
 
 typedef void (*handler_fn)(struct req *q);
 
+enum { R_IDEM = 1 };
+
 struct route {
     const char *method;
     const char *pattern;      /* "/v1/jobs/{}/cancel": {} matches one segment */
     unsigned roles;           /* enum role bits; 0 = no authentication */
+    unsigned flags;           /* R_IDEM: honours Idempotency-Key */
     handler_fn fn;
 };
 

@@ -83,10 +83,36 @@ bool role_parse(const char *s, enum role *out)
 
 /* --- wrappers: check what the contract promises, then call the backend --- */
 
-jq_err store_create(store *s, struct sctx *c, const struct job_new *in, struct job *out)
+jq_err store_create(store *s, struct sctx *c, const struct job_new *in, struct job *out,
+                    enum create_outcome *how)
 {
-    assert(in->user_id && in->queue && in->type && in->params);
-    return s->ops->create(s->self, c, in, out);
+    assert(in->user_id && in->queue && in->type && in->params && in->params_hash);
+    return s->ops->create(s->self, c, in, out, how);
+}
+
+jq_err store_create_batch(store *s, struct sctx *c, const struct batch_req *in,
+                          struct job_list *out, int *created)
+{
+    assert(in->n > 0 && in->user_id);
+    return s->ops->create_batch(s->self, c, in, out, created);
+}
+
+jq_err store_cancel_many(store *s, struct sctx *c, const struct cancel_req *in, int *n)
+{
+    assert(in->ids || in->max > 0);
+    return s->ops->cancel_many(s->self, c, in, n);
+}
+
+jq_err store_stats(store *s, struct sctx *c, const char *scope, json_t **out)
+{
+    return s->ops->stats(s->self, c, scope, out);
+}
+
+jq_err store_maint(store *s, struct sctx *c, enum maint_task t, int64_t arg_ms, int batch,
+                   int *rows, int64_t *next_ms)
+{
+    assert((unsigned)t < MT__N && batch > 0);
+    return s->ops->maint(s->self, c, t, arg_ms, batch, rows, next_ms);
 }
 
 jq_err store_get(store *s, struct sctx *c, const char *id, const char *scope, struct job *out)
@@ -174,10 +200,6 @@ jq_err store_token_count(store *s, struct sctx *c, int64_t *n)
     return s->ops->token_count(s->self, c, n);
 }
 
-jq_err store_rescue(store *s, struct sctx *c, int *rescued, int64_t *next_ms)
-{
-    return s->ops->rescue(s->self, c, rescued, next_ms);
-}
 
 void store_counters(store *s, struct store_counters *out)
 {

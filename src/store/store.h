@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "common/err.h"
 #include "core/id.h"
 #include "core/job.h"
@@ -23,10 +25,28 @@ typedef struct store store;
 
 enum { NAME_MAX_LEN = 128, TOKEN_ID_LEN = 26, LEASE_TOKEN_LEN = 32 };
 
+/* An Idempotency-Key for a write. The backend checks it right before the
+ * operation, inside the operation's transaction: a stored reply for the same
+ * request is replayed (the op does not run); a stored reply for another
+ * request is a conflict. After a successful op, render() makes the reply,
+ * which is stored in the same transaction. */
+struct idem {
+    const char *user_id, *key;
+    const char *req_hash;              /* hash of method, path and body */
+    char *(*render)(void *arg, int *status);   /* malloc'd reply body; NULL: do not store */
+    void *arg;
+    int64_t max_age_ms;                /* records older than this are ignored */
+    /* out */
+    bool replayed;                     /* body/status hold the stored reply */
+    int status;
+    char *body;                        /* malloc'd; the stored or the rendered reply */
+};
+
 /* Per-request context: the time the request runs at and its statement count. */
 struct sctx {
     int64_t now_ms;    /* wall time of the request (from the server's clock) */
     int stmts;         /* SQL statements run on behalf of this request */
+    struct idem *idem; /* NULL unless the request carries an Idempotency-Key */
 };
 
 /* A job row as the API shows it. Small strings inline; JSON and long text
@@ -60,10 +80,38 @@ void job_list_fini(struct job_list *l);
 /* What a create asks for; validated by the server before it gets here. */
 struct job_new {
     const char *user_id, *queue, *type;
-    const char *params;        /* compact JSON text of an object */
+    const char *params;        /* compact JSON text of an object, as given */
+    const char *params_hash;   /* hash of the canonical params (core/canon.h) */
+    const char *unique_key;    /* NULL: none */
     int priority, max_attempts;
     int64_t run_at, expires_at;
+    /* single creates only */
+    int64_t dedup_window_ms;   /* 0: no dedup */
+    int64_t cache_ttl_ms;      /* 0: no result cache */
+    int64_t active_limit;      /* max pending + processing of the user; 0: none */
 };
+
+enum create_outcome { CREATE_NEW, CREATE_DEDUP, CREATE_CACHED };
+
+/* A bulk create: all or nothing. */
+struct batch_req {
+    const char *user_id;
+    const struct job_new *items;
+    int n;
+    bool replace;              /* unique_key upsert replaces a pending job's params/run_at */
+    int64_t active_limit;      /* 0: none */
+};
+
+struct cancel_req {
+    const char *scope;         /* user_id, or NULL for all */
+    const char *const *ids;    /* by ids (n_ids), or by filter when ids is NULL */
+    int n_ids;
+    int status;                /* filter: JOB_PENDING / JOB_PROCESSING / -1 both */
+    const char *type, *queue;  /* filter: NULL = any */
+    int max;                   /* filter: at most this many per call */
+};
+
+enum maint_task { MT_RESCUE, MT_EXPIRE, MT_CLEANUP, MT_IDEMPOTENCY, MT_STATS, MT__N };
 
 /* List filter. NULL/negative members are "any". */
 struct job_filter {
@@ -73,6 +121,9 @@ struct job_filter {
     bool asc;                  /* oldest first */
     int limit, offset;
     bool want_total;
+    bool after;                /* keyset: only rows after (after_created, after_id) */
+    int64_t after_created;
+    const char *after_id;
 };
 
 struct claim_req {
@@ -112,6 +163,7 @@ struct principal {
     char token_id[TOKEN_ID_LEN + 1];
     char user_id[NAME_MAX_LEN + 1];
     enum role role;
+    int64_t active_limit;      /* -1: the server's default for the role */
 };
 
 enum { TOKEN_HASH_LEN = 32 };
@@ -133,7 +185,18 @@ struct store_counters {
 struct store_ops {
     int version;               /* bump when a member is added */
     const char *name;
-    jq_err (*create)(void *self, struct sctx *c, const struct job_new *in, struct job *out);
+    jq_err (*create)(void *self, struct sctx *c, const struct job_new *in, struct job *out,
+                     enum create_outcome *how);
+    jq_err (*create_batch)(void *self, struct sctx *c, const struct batch_req *in,
+                           struct job_list *out, int *created);
+    jq_err (*cancel_many)(void *self, struct sctx *c, const struct cancel_req *in, int *n);
+    /* The statistics document in the API's shape (see docs/API.md); scope NULL = global. */
+    jq_err (*stats)(void *self, struct sctx *c, const char *scope, json_t **out);
+    /* One bounded batch of a maintenance task. arg_ms: the age cut-off for
+     * cleanup/idempotency/stats. *rows: rows changed; *next_ms: when the task
+     * is next due (rescue/expire), 0 if unknown. */
+    jq_err (*maint)(void *self, struct sctx *c, enum maint_task t, int64_t arg_ms, int batch,
+                    int *rows, int64_t *next_ms);
     jq_err (*get)(void *self, struct sctx *c, const char *id, const char *scope, struct job *out);
     jq_err (*list)(void *self, struct sctx *c, const struct job_filter *f, struct job_list *out);
     jq_err (*cancel)(void *self, struct sctx *c, const char *id, const char *scope, struct job *out);
@@ -156,9 +219,6 @@ struct store_ops {
     jq_err (*token_find)(void *self, struct sctx *c, const uint8_t hash[TOKEN_HASH_LEN],
                          struct principal *out);
     jq_err (*token_count)(void *self, struct sctx *c, int64_t *n);
-    /* Maintenance: rescue processing jobs whose lease ran out. *rescued gets
-     * the count; *next_ms the time the next lease runs out (0 if none). */
-    jq_err (*rescue)(void *self, struct sctx *c, int *rescued, int64_t *next_ms);
     void (*counters)(void *self, struct store_counters *out);
     /* The query plan of a named hot statement (see store_explain). */
     jq_err (*explain)(void *self, const char *what, char *out, size_t cap);
@@ -171,7 +231,14 @@ struct store_ops {
 jq_err store_open(const struct store_cfg *cfg, store **out);
 void   store_close(store *s);        /* NULL is a no-op; finishes queued writes */
 
-jq_err store_create(store *s, struct sctx *c, const struct job_new *in, struct job *out);
+jq_err store_create(store *s, struct sctx *c, const struct job_new *in, struct job *out,
+                    enum create_outcome *how);
+jq_err store_create_batch(store *s, struct sctx *c, const struct batch_req *in,
+                          struct job_list *out, int *created);
+jq_err store_cancel_many(store *s, struct sctx *c, const struct cancel_req *in, int *n);
+jq_err store_stats(store *s, struct sctx *c, const char *scope, json_t **out);
+jq_err store_maint(store *s, struct sctx *c, enum maint_task t, int64_t arg_ms, int batch,
+                   int *rows, int64_t *next_ms);
 jq_err store_get(store *s, struct sctx *c, const char *id, const char *scope, struct job *out);
 jq_err store_list(store *s, struct sctx *c, const struct job_filter *f, struct job_list *out);
 jq_err store_cancel(store *s, struct sctx *c, const char *id, const char *scope, struct job *out);
@@ -194,7 +261,6 @@ jq_err store_token_revoke(store *s, struct sctx *c, const char *token_id);
 jq_err store_token_find(store *s, struct sctx *c, const uint8_t hash[TOKEN_HASH_LEN],
                         struct principal *out);
 jq_err store_token_count(store *s, struct sctx *c, int64_t *n);
-jq_err store_rescue(store *s, struct sctx *c, int *rescued, int64_t *next_ms);
 void   store_counters(store *s, struct store_counters *out);
 /* Writes the backend's query plan of a hot statement into out, one step per
  * line: what is one of "claim", "rescue", "expire", "get", "logs", "token",

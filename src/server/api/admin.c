@@ -43,3 +43,22 @@ void api_admin_clock(struct req *q)
     }
     json_decref(b);
 }
+
+void api_admin_maint_report(struct req *q)
+{
+    reply_json(q, 200, maint_report(q->d));
+}
+
+void api_admin_maint_run(struct req *q)
+{
+    int rows = 0;
+    int64_t ms = 0;
+    jq_err err = maint_run(q->d, q->params[0], clock_now_ms(&q->d->clock), &rows, &ms);
+    if (err == JQ_E_NOT_FOUND)
+        reply_err(q, err, NULL, "no such maintenance task");
+    else if (err)
+        api_store_err(q, err);
+    else
+        reply_json(q, 200, json_pack("{s:s, s:i, s:I}", "name", q->params[0], "rows", rows,
+                                     "ms", (json_int_t)ms));
+}

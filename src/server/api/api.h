@@ -50,10 +50,27 @@ json_t *api_log_json(const struct log_row *r);
 /* Replies with the store error mapped to its status and a fixed message. */
 void api_store_err(struct req *q, jq_err e);
 
+/* Write handlers render their reply with a render_fn, so that with an
+ * Idempotency-Key the writer can store it in the op's transaction.
+ * api_render_with announces it before the store call; api_finish replies
+ * after it: the error, the replayed or stored reply, or render(arg). */
+typedef char *(*render_fn)(void *arg, int *status);
+void api_render_with(struct req *q, render_fn fn, void *arg);
+void api_finish(struct req *q, jq_err err, render_fn fn, void *arg);
+/* Renders a json_t (stolen) to malloc'd text. */
+char *api_text(json_t *v);
+/* A job as the reply of a write (200). arg is struct job *. */
+char *api_render_job(void *arg, int *status);
+
 /* handlers */
 void api_health(struct req *q);
 void api_jobs_create(struct req *q);
 void api_jobs_list(struct req *q);
+void api_jobs_batch(struct req *q);
+void api_jobs_cancel_many(struct req *q);
+void api_stats(struct req *q);
+void api_admin_maint_report(struct req *q);
+void api_admin_maint_run(struct req *q);
 void api_jobs_show(struct req *q);
 void api_jobs_cancel(struct req *q);
 void api_jobs_retry(struct req *q);

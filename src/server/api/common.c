@@ -206,6 +206,54 @@ void api_store_err(struct req *q, jq_err e)
     reply_err(q, e, NULL, "%s", m);
 }
 
+/* --- rendering write replies (Idempotency-Key aware) --- */
+
+void api_render_with(struct req *q, render_fn fn, void *arg)
+{
+    if (q->sc.idem) {
+        q->idem.render = fn;
+        q->idem.arg = arg;
+    }
+}
+
+void api_finish(struct req *q, jq_err err, render_fn fn, void *arg)
+{
+    if (err == JQ_E_IDEM) {
+        reply_err(q, err, "Idempotency-Key", "this Idempotency-Key was used for another request");
+        return;
+    }
+    if (err) {
+        api_store_err(q, err);
+        return;
+    }
+    if (q->sc.idem && q->idem.body) {        /* replayed, or rendered by the writer */
+        if (q->idem.replayed)
+            reply_header(q, "Idempotent-Replayed", "true");
+        reply_raw(q, q->idem.status, q->idem.body);
+        q->idem.body = NULL;
+        return;
+    }
+    int status = 200;
+    char *text = fn(arg, &status);
+    if (text)
+        reply_raw(q, status, text);
+    else
+        reply_err(q, JQ_E_NOMEM, NULL, "out of memory");
+}
+
+char *api_text(json_t *v)
+{
+    char *s = v ? json_dump_compact(v) : NULL;
+    json_decref(v);
+    return s;
+}
+
+char *api_render_job(void *arg, int *status)
+{
+    *status = 200;
+    return api_text(api_job_json(arg, false));
+}
+
 /* --- JSON shapes --- */
 
 static json_t *time_or_null(int64_t ms)

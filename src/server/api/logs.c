@@ -6,6 +6,12 @@
 
 #include <stdlib.h>
 
+static char *render_log(void *arg, int *status)
+{
+    *status = 201;
+    return api_text(api_log_json(arg));
+}
+
 void api_logs_add(struct req *q)
 {
     static const char *const allowed[] = {"lease_token", "level", "message", "metadata", NULL};
@@ -20,14 +26,13 @@ void api_logs_add(struct req *q)
         want_str(q, b, "message", true, TEXT_MAX, &message) &&
         want_json(q, b, "metadata", true, METADATA_MAX, &meta)) {
         struct log_row r = {0};
-        jq_err err;
-        if (!job_log_level_parse(level, &lv))
+        if (!job_log_level_parse(level, &lv)) {
             reply_err(q, JQ_E_INVALID, "level", "level must be debug, info, warning or error");
-        else if ((err = store_log_add(q->d->st, &q->sc, q->params[0], lease, lv, message, meta,
-                                      &r)))
-            api_store_err(q, err);
-        else
-            reply_json(q, 201, api_log_json(&r));
+        } else {
+            api_render_with(q, render_log, &r);
+            api_finish(q, store_log_add(q->d->st, &q->sc, q->params[0], lease, lv, message,
+                                        meta, &r), render_log, &r);
+        }
         free(r.message);
         free(r.metadata);
     }

@@ -9,14 +9,15 @@
 
 void api_tokens_create(struct req *q)
 {
-    static const char *const allowed[] = {"user_id", "role", "name", NULL};
+    static const char *const allowed[] = {"user_id", "role", "name", "active_limit", NULL};
     json_t *b = api_body(q, allowed);
     if (!b)
         return;
     const char *user = NULL, *role = NULL, *name = NULL;
-    struct principal p = {0};
+    struct principal p = {.active_limit = -1};
     if (want_name(q, b, "user_id", true, &user) && want_str(q, b, "role", true, 16, &role) &&
-        want_str(q, b, "name", false, NAME_MAX_LEN, &name)) {
+        want_str(q, b, "name", false, NAME_MAX_LEN, &name) &&
+        want_int(q, b, "active_limit", 0, 100000000, &p.active_limit)) {
         if (!role_parse(role, &p.role)) {
             reply_err(q, JQ_E_INVALID, "role", "role must be user, worker or admin");
         } else {
@@ -30,9 +31,11 @@ void api_tokens_create(struct req *q)
             if (err)
                 api_store_err(q, err);
             else
-                reply_json(q, 201, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s}", "id", p.token_id,
-                                             "token", text, "user_id", p.user_id, "role", role,
-                                             "name", name, "created_at", created));
+                reply_json(q, 201, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:o}", "id",
+                                             p.token_id, "token", text, "user_id", p.user_id,
+                                             "role", role, "name", name, "created_at", created,
+                                             "active_limit", p.active_limit >= 0
+                                                 ? json_integer(p.active_limit) : json_null()));
         }
     }
     json_decref(b);

@@ -8,25 +8,31 @@
 #include <stdlib.h>
 
 #include "common/clock.h"
+#include "server/maint.h"
 
 #define LEASE_MIN_MS 1000
 #define LEASE_MAX_MS 3600000
 
-static void reply_job(struct req *q, jq_err err, struct job *j)
-{
-    if (err) {
-        api_store_err(q, err);
-        return;
-    }
-    reply_json(q, 200, api_job_json(j, false));
-    job_fini(j);
-}
+/* Runs a leased write whose reply is the job (Idempotency-Key aware). */
+#define LEASED_WRITE(q, call)                                   \
+    do {                                                        \
+        struct job j_ = {0};                                    \
+        api_render_with(q, api_render_job, &j_);                \
+        api_finish(q, (call), api_render_job, &j_);             \
+        job_fini(&j_);                                          \
+    } while (0)
 
 static void reply_claimed(struct req *q, struct job_list *l)
 {
     json_t *jobs = json_array();
-    for (int i = 0; i < l->n; i++)
+    int64_t first_lease = 0;
+    for (int i = 0; i < l->n; i++) {
         json_array_append_new(jobs, api_job_json(&l->jobs[i], true));
+        if (!first_lease || l->jobs[i].lease_expires_at < first_lease)
+            first_lease = l->jobs[i].lease_expires_at;
+    }
+    if (first_lease)
+        maint_poke(q->d->maint, MT_RESCUE, first_lease);
     reply_json(q, 200, json_pack("{s:o}", "jobs", jobs));
     job_list_fini(l);
 }
@@ -89,8 +95,7 @@ void api_work_heartbeat(struct req *q)
         want_int(q, b, "progress_percent", 0, 100, &pct) &&
         want_str(q, b, "progress_message", false, TEXT_MAX, &p.message)) {
         p.percent = (int)pct;
-        struct job j;
-        reply_job(q, store_heartbeat(q->d->st, &q->sc, q->params[0], lease, &p, &j), &j);
+        LEASED_WRITE(q, store_heartbeat(q->d->st, &q->sc, q->params[0], lease, &p, &j_));
     }
     json_decref(b);
 }
@@ -105,8 +110,7 @@ void api_work_complete(struct req *q)
     char *result = NULL;
     if (want_job_id(q, q->params[0]) && want_str(q, b, "lease_token", true, 64, &lease) &&
         want_json(q, b, "result", false, RESULT_MAX, &result)) {
-        struct job j;
-        reply_job(q, store_complete(q->d->st, &q->sc, q->params[0], lease, result, &j), &j);
+        LEASED_WRITE(q, store_complete(q->d->st, &q->sc, q->params[0], lease, result, &j_));
     }
     free(result);
     json_decref(b);
@@ -125,8 +129,7 @@ void api_work_fail(struct req *q)
         want_str(q, b, "error_message", true, TEXT_MAX, &in.error_message) &&
         want_name(q, b, "error_code", false, &in.error_code) &&
         want_bool(q, b, "retryable", &in.retryable)) {
-        struct job j;
-        reply_job(q, store_fail(q->d->st, &q->sc, q->params[0], lease, &in, &j), &j);
+        LEASED_WRITE(q, store_fail(q->d->st, &q->sc, q->params[0], lease, &in, &j_));
     }
     json_decref(b);
 }

@@ -34,6 +34,16 @@ static const char *const migrations[] = {
     "CREATE INDEX jobs_pickup ON jobs(queue, priority DESC, run_at, id) WHERE status='pending';"
     "CREATE INDEX jobs_lease ON jobs(lease_expires_at) WHERE status='processing';"
     "CREATE INDEX jobs_expiry ON jobs(expires_at) WHERE status='pending';"
+    /* oldest due job per queue (stats) */
+    "CREATE INDEX jobs_pending_age ON jobs(queue, run_at) WHERE status='pending';"
+    "CREATE INDEX jobs_cleanup ON jobs(completed_at)"
+    "  WHERE status IN ('completed','failed','cancelled');"
+    "CREATE INDEX jobs_dedup ON jobs(user_id, type, params_hash, created_at)"
+    "  WHERE status IN ('pending','processing');"
+    "CREATE INDEX jobs_cache ON jobs(user_id, type, params_hash, completed_at)"
+    "  WHERE status='completed';"
+    "CREATE UNIQUE INDEX jobs_unique_key ON jobs(user_id, unique_key)"
+    "  WHERE unique_key IS NOT NULL AND status IN ('pending','processing');"
     "CREATE INDEX jobs_user_created ON jobs(user_id, created_at DESC, id DESC);"
     "CREATE INDEX jobs_user_status ON jobs(user_id, status, created_at DESC, id DESC);"
     "CREATE INDEX jobs_user_type ON jobs(user_id, type, created_at DESC, id DESC);"
@@ -49,20 +59,48 @@ static const char *const migrations[] = {
     "CREATE INDEX job_logs_job ON job_logs(job_id, id);"
     "CREATE TABLE tokens ("
     "  id TEXT PRIMARY KEY NOT NULL, hash BLOB NOT NULL UNIQUE, user_id TEXT NOT NULL,"
-    "  role TEXT NOT NULL, name TEXT, created_at INTEGER NOT NULL, revoked_at INTEGER);"
-    /* per-user, per-status counts, kept by triggers so totals never scan jobs */
-    "CREATE TABLE counts (user_id TEXT NOT NULL, status TEXT NOT NULL,"
-    "  n INTEGER NOT NULL, PRIMARY KEY (user_id, status)) WITHOUT ROWID;"
+    "  role TEXT NOT NULL, name TEXT, created_at INTEGER NOT NULL, revoked_at INTEGER,"
+    "  active_limit INTEGER);"
+    /* Idempotency-Key records: the first 2xx reply, written in the same
+     * transaction as the change it answers */
+    "CREATE TABLE idempotency (user_id TEXT NOT NULL, key TEXT NOT NULL,"
+    "  req_hash TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, PRIMARY KEY (user_id, key)) WITHOUT ROWID;"
+    "CREATE INDEX idempotency_created ON idempotency(created_at);"
+    /* counts per (dimension, key, status), dim u=user q=queue t=type, kept by
+     * triggers so totals and stats never scan jobs */
+    "CREATE TABLE counts (dim TEXT NOT NULL, key TEXT NOT NULL, status TEXT NOT NULL,"
+    "  n INTEGER NOT NULL, PRIMARY KEY (dim, key, status)) WITHOUT ROWID;"
     "CREATE TRIGGER jobs_count_ins AFTER INSERT ON jobs BEGIN"
-    "  INSERT INTO counts(user_id, status, n) VALUES (new.user_id, new.status, 1)"
-    "    ON CONFLICT(user_id, status) DO UPDATE SET n = n + 1; END;"
+    "  INSERT INTO counts VALUES ('u', new.user_id, new.status, 1), ('q', new.queue, new.status, 1),"
+    "    ('t', new.type, new.status, 1) ON CONFLICT DO UPDATE SET n = n + 1; END;"
     "CREATE TRIGGER jobs_count_upd AFTER UPDATE OF status ON jobs"
     "  WHEN old.status <> new.status BEGIN"
-    "  UPDATE counts SET n = n - 1 WHERE user_id = old.user_id AND status = old.status;"
-    "  INSERT INTO counts(user_id, status, n) VALUES (new.user_id, new.status, 1)"
-    "    ON CONFLICT(user_id, status) DO UPDATE SET n = n + 1; END;"
+    "  UPDATE counts SET n = n - 1 WHERE status = old.status AND ((dim = 'u' AND key = old.user_id)"
+    "    OR (dim = 'q' AND key = old.queue) OR (dim = 't' AND key = old.type));"
+    "  INSERT INTO counts VALUES ('u', new.user_id, new.status, 1), ('q', new.queue, new.status, 1),"
+    "    ('t', new.type, new.status, 1) ON CONFLICT DO UPDATE SET n = n + 1; END;"
     "CREATE TRIGGER jobs_count_del AFTER DELETE ON jobs BEGIN"
-    "  UPDATE counts SET n = n - 1 WHERE user_id = old.user_id AND status = old.status; END;",
+    "  UPDATE counts SET n = n - 1 WHERE status = old.status AND ((dim = 'u' AND key = old.user_id)"
+    "    OR (dim = 'q' AND key = old.queue) OR (dim = 't' AND key = old.type)); END;"
+    /* per-minute, per-type outcome buckets and a log2 duration histogram (stats) */
+    "CREATE TABLE stats_minute (minute INTEGER NOT NULL, type TEXT NOT NULL,"
+    "  completed INTEGER NOT NULL, failed INTEGER NOT NULL, dur_n INTEGER NOT NULL,"
+    "  dur_sum INTEGER NOT NULL, PRIMARY KEY (minute, type)) WITHOUT ROWID;"
+    "CREATE TABLE stats_hist (minute INTEGER NOT NULL, type TEXT NOT NULL,"
+    "  bucket INTEGER NOT NULL, n INTEGER NOT NULL,"
+    "  PRIMARY KEY (minute, type, bucket)) WITHOUT ROWID;"
+    "CREATE TRIGGER jobs_stats AFTER UPDATE OF status ON jobs"
+    "  WHEN new.status IN ('completed','failed') AND old.status <> new.status BEGIN"
+    "  INSERT INTO stats_minute VALUES (new.completed_at / 60000, new.type,"
+    "    new.status = 'completed', new.status = 'failed', new.started_at IS NOT NULL,"
+    "    coalesce(new.completed_at - new.started_at, 0))"
+    "    ON CONFLICT DO UPDATE SET completed = completed + excluded.completed,"
+    "    failed = failed + excluded.failed, dur_n = dur_n + excluded.dur_n,"
+    "    dur_sum = dur_sum + excluded.dur_sum;"
+    "  INSERT INTO stats_hist SELECT new.completed_at / 60000, new.type,"
+    "    jq_bucket(new.completed_at - new.started_at), 1 WHERE new.started_at IS NOT NULL"
+    "    ON CONFLICT DO UPDATE SET n = n + 1; END;",
 };
 enum { SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
 
@@ -194,8 +232,37 @@ static void fn_retry(sqlite3_context *ctx, int argc, sqlite3_value **argv)
                                                sqlite3_value_int(argv[2]) != 0));
 }
 
+/* jq_bucket(ms) -> log2 histogram bucket of a duration: 0 for <= 0 ms, else
+ * floor(log2(ms)) + 1, at most 31 (bucket b holds [2^(b-1), 2^b) ms) */
+static void fn_bucket(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    int64_t ms = sqlite3_value_int64(argv[0]);
+    int b = 0;
+    while (ms > 0 && b < 31) {
+        ms >>= 1;
+        b++;
+    }
+    sqlite3_result_int(ctx, b);
+}
+
+/* jq_id(now_ms) -> the next monotonic job id of this (writer) connection */
+static void fn_id(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    struct id_gen *g = sqlite3_user_data(ctx);
+    uint8_t rnd[ID_RAND_BYTES];
+    char id[ID_LEN + 1];
+    randombytes_buf(rnd, sizeof rnd);
+    id_next(g, sqlite3_value_int64(argv[0]), rnd, id);
+    sqlite3_result_text(ctx, id, ID_LEN, SQLITE_TRANSIENT);
+}
+
 void sq__register_funcs(struct conn *cn, const struct retry_policy *p)
 {
+    sqlite3_create_function(cn->db, "jq_bucket", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                            fn_bucket, NULL, NULL);
+    sqlite3_create_function(cn->db, "jq_id", 1, SQLITE_UTF8, &cn->ids, fn_id, NULL, NULL);
     sqlite3_create_function(cn->db, "jq_backoff", 1, SQLITE_UTF8, (void *)p, fn_backoff, NULL,
                             NULL);
     sqlite3_create_function(cn->db, "jq_retry", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
@@ -211,8 +278,75 @@ void sq__register_funcs(struct conn *cn, const struct retry_policy *p)
 static const char *const st_sql[ST__COUNT] = {
     [ST_INSERT] =
         "INSERT INTO jobs(id,user_id,queue,type,params,status,priority,run_at,created_at,"
-        "updated_at,attempts,max_attempts,expires_at) "
-        "VALUES(?1,?2,?3,?4,?5,'pending',?6,?7,?8,?8,0,?9,?10) RETURNING " JOB_COLS,
+        "updated_at,attempts,max_attempts,expires_at,params_hash,unique_key) "
+        "VALUES(?1,?2,?3,?4,?5,'pending',?6,?7,?8,?8,0,?9,?10,?11,?12) RETURNING " JOB_COLS,
+    [ST_FIND_UNIQUE] = "SELECT " JOB_COLS " FROM jobs INDEXED BY jobs_unique_key"
+                       " WHERE user_id=?1 AND unique_key=?2 AND status IN ('pending','processing')",
+    [ST_FIND_DEDUP] = "SELECT " JOB_COLS " FROM jobs INDEXED BY jobs_dedup"
+                      " WHERE user_id=?1 AND type=?2 AND params_hash=?3"
+                      " AND status IN ('pending','processing') AND created_at>=?4"
+                      " ORDER BY created_at DESC LIMIT 1",
+    [ST_FIND_CACHE] = "SELECT " JOB_COLS " FROM jobs INDEXED BY jobs_cache"
+                      " WHERE user_id=?1 AND type=?2 AND params_hash=?3"
+                      " AND status='completed' AND completed_at>=?4"
+                      " ORDER BY completed_at DESC LIMIT 1",
+    [ST_ACTIVE_COUNT] = "SELECT coalesce(sum(n), 0) FROM counts"
+                        " WHERE dim='u' AND key=?1 AND status IN ('pending','processing')",
+    [ST_IDEM_GET] = "SELECT req_hash, status, body FROM idempotency"
+                    " WHERE user_id=?1 AND key=?2 AND created_at>?3",
+    [ST_IDEM_PUT] = "INSERT OR REPLACE INTO idempotency VALUES(?1,?2,?3,?4,?5,?6)",
+    /* one statement for a whole batch: items come as a JSON array (see sq_ops.c) */
+    [ST_BATCH_INSERT] =
+        "INSERT INTO jobs(id,user_id,queue,type,params,status,priority,run_at,created_at,"
+        "updated_at,attempts,max_attempts,expires_at,params_hash,unique_key)"
+        " SELECT jq_id(?2), ?1, value->>'q', value->>'t', value->'p', 'pending', value->>'pr',"
+        " value->>'r', ?2, ?2, 0, value->>'m', value->>'e', value->>'h', value->>'k'"
+        " FROM json_each(?3) WHERE true"
+        " ON CONFLICT(user_id, unique_key)"
+        "   WHERE unique_key IS NOT NULL AND status IN ('pending','processing')"
+        " DO UPDATE SET params=excluded.params, priority=excluded.priority,"
+        "   run_at=excluded.run_at, params_hash=excluded.params_hash, updated_at=?2"
+        "   WHERE ?4 AND status='pending' RETURNING " JOB_COLS ", unique_key",
+    [ST_BATCH_EXISTING] =
+        "SELECT " JOB_COLS ", unique_key FROM jobs INDEXED BY jobs_unique_key"
+        " WHERE user_id=?1 AND status IN ('pending','processing')"
+        " AND unique_key IN (SELECT value->>'k' FROM json_each(?2) WHERE value->>'k' IS NOT NULL)",
+    [ST_CANCEL_IDS] =
+        "UPDATE jobs SET status='cancelled', completed_at=?3, updated_at=?3, lease_token=NULL,"
+        " lease_expires_at=NULL WHERE id IN (SELECT value FROM json_each(?1))"
+        " AND (?2 IS NULL OR user_id=?2) AND status IN ('pending','processing')",
+    [ST_CANCEL_FILTER] =
+        "UPDATE jobs SET status='cancelled', completed_at=?3, updated_at=?3, lease_token=NULL,"
+        " lease_expires_at=NULL WHERE id IN (SELECT id FROM jobs"
+        " WHERE (?2 IS NULL OR user_id=?2) AND status IN ('pending','processing')"
+        " AND (?4 IS NULL OR status=?4) AND (?5 IS NULL OR type=?5) AND (?6 IS NULL OR queue=?6)"
+        " LIMIT ?7)",
+    [ST_CLEANUP_LOGS] =
+        "DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs INDEXED BY jobs_cleanup"
+        " WHERE status IN ('completed','failed','cancelled') AND completed_at<?1"
+        " ORDER BY completed_at LIMIT ?2)",
+    [ST_CLEANUP_JOBS] =
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_cleanup"
+        " WHERE status IN ('completed','failed','cancelled') AND completed_at<?1"
+        " ORDER BY completed_at LIMIT ?2)",
+    [ST_IDEM_PRUNE] = "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency"
+                      " WHERE created_at<?1 LIMIT ?2)",
+    [ST_STATS_PRUNE] = "DELETE FROM stats_minute WHERE minute<?1/60000",
+    [ST_HIST_PRUNE] = "DELETE FROM stats_hist WHERE minute<?1/60000",
+    [ST_COUNTS_USER] = "SELECT status, n FROM counts WHERE dim='u' AND key=?1",
+    [ST_COUNTS_DIMS] = "SELECT dim, key, status, n FROM counts WHERE dim IN ('q','t') AND n<>0",
+    [ST_COUNT_DIM] = "SELECT coalesce(sum(n), 0) FROM counts WHERE dim=?1"
+                     " AND (?2 IS NULL OR key=?2) AND (?3 IS NULL OR status=?3)",
+    [ST_STATS_TYPES] = "SELECT type, sum(completed), sum(failed), sum(dur_n), sum(dur_sum)"
+                       " FROM stats_minute WHERE minute>=?1/60000 GROUP BY type",
+    [ST_STATS_HIST] = "SELECT type, bucket, sum(n) FROM stats_hist WHERE minute>=?1/60000"
+                      " GROUP BY type, bucket ORDER BY type, bucket",
+    [ST_STATS_MINUTES] = "SELECT minute, sum(completed), sum(failed) FROM stats_minute"
+                         " WHERE minute>=?1/60000 GROUP BY minute ORDER BY minute",
+    [ST_OLDEST_DUE] =
+        "SELECT c.key, (SELECT min(run_at) FROM jobs INDEXED BY jobs_pending_age"
+        "  WHERE status='pending' AND queue=c.key AND run_at<=?1)"
+        " FROM counts c WHERE c.dim='q' AND c.status='pending' AND c.n>0",
     [ST_GET] = "SELECT " JOB_COLS " FROM jobs WHERE " SCOPE,
     [ST_STATUS_OF] = "SELECT status, lease_token FROM jobs WHERE " SCOPE,
     [ST_CANCEL] =
@@ -277,10 +411,11 @@ static const char *const st_sql[ST__COUNT] = {
         " RETURNING id, job_id, created_at, level, message, metadata",
     [ST_LOGS] = "SELECT id, job_id, created_at, level, message, metadata FROM job_logs"
                 " WHERE job_id=?1 AND id>?2 AND level>=?3 ORDER BY id LIMIT ?4",
-    [ST_TOKEN_ADD] = "INSERT INTO tokens(id,hash,user_id,role,name,created_at)"
-                     " VALUES(?1,?2,?3,?4,?5,?6)",
+    [ST_TOKEN_ADD] = "INSERT INTO tokens(id,hash,user_id,role,name,created_at,active_limit)"
+                     " VALUES(?1,?2,?3,?4,?5,?6,?7)",
     [ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked_at=?2 WHERE id=?1 AND revoked_at IS NULL",
-    [ST_TOKEN_FIND] = "SELECT id, user_id, role FROM tokens WHERE hash=?1 AND revoked_at IS NULL",
+    [ST_TOKEN_FIND] = "SELECT id, user_id, role, active_limit FROM tokens"
+                     " WHERE hash=?1 AND revoked_at IS NULL",
     [ST_TOKEN_COUNT] = "SELECT count(*) FROM tokens",
     [ST_BEGIN] = "BEGIN",
     [ST_BEGIN_IMM] = "BEGIN IMMEDIATE",
@@ -314,7 +449,7 @@ sqlite3_stmt *sq__st(struct conn *cn, struct sctx *c, enum st_id id)
 }
 
 /* Builds the list (or count) statement for one combination of filters.
- * ?1 user ?2 status ?3 type ?4 queue ?5 limit ?6 offset */
+ * ?1 user ?2 status ?3 type ?4 queue ?5 limit ?6 offset ?7 ?8 keyset position */
 sqlite3_stmt *sq__list_st(struct conn *cn, struct sctx *c, int mask)
 {
     if (c)
@@ -333,6 +468,9 @@ sqlite3_stmt *sq__list_st(struct conn *cn, struct sctx *c, int mask)
         n += snprintf(sql + n, sizeof sql - n, " AND type=?3");
     if (mask & LF_QUEUE)
         n += snprintf(sql + n, sizeof sql - n, " AND queue=?4");
+    if (mask & LF_AFTER)
+        n += snprintf(sql + n, sizeof sql - n, " AND (created_at, id) %s (?7, ?8)",
+                      mask & LF_ASC ? ">" : "<");
     if (!(mask & LF_COUNT))
         snprintf(sql + n, sizeof sql - n, " ORDER BY created_at %s, id %s LIMIT ?5 OFFSET ?6",
                  dir, dir);
@@ -418,7 +556,14 @@ static const struct plan_name plans[] = {
     {"list_all", -1, 0}, {"list_user", -1, LF_USER},
     {"list_user_status", -1, LF_USER | LF_STATUS}, {"list_user_type", -1, LF_USER | LF_TYPE},
     {"list_user_queue", -1, LF_USER | LF_QUEUE},
-    {"count_user_status", -1, LF_USER | LF_STATUS | LF_COUNT},
+    {"count_user_type", -1, LF_USER | LF_TYPE | LF_COUNT},
+    {"cursor_user", -1, LF_USER | LF_AFTER}, {"cursor_user_status", -1, LF_USER | LF_STATUS | LF_AFTER},
+    {"cursor_all_asc", -1, LF_AFTER | LF_ASC},
+    {"dedup", ST_FIND_DEDUP, -1}, {"cache", ST_FIND_CACHE, -1}, {"unique", ST_FIND_UNIQUE, -1},
+    {"cleanup", ST_CLEANUP_JOBS, -1}, {"cleanup_logs", ST_CLEANUP_LOGS, -1},
+    {"oldest_due", ST_OLDEST_DUE, -1}, {"stats_types", ST_STATS_TYPES, -1},
+    {"stats_minutes", ST_STATS_MINUTES, -1}, {"counts_user", ST_COUNTS_USER, -1},
+    {"cancel_filter", ST_CANCEL_FILTER, -1}, {"batch_existing", ST_BATCH_EXISTING, -1},
 };
 
 jq_err sq__explain(struct conn *cn, const char *what, char *out, size_t cap)

@@ -24,13 +24,17 @@ enum st_id {
     ST_INSERT, ST_GET, ST_STATUS_OF, ST_CANCEL, ST_RETRY, ST_DELETE, ST_DELETE_LOGS,
     ST_CLAIM, ST_HEARTBEAT, ST_COMPLETE, ST_FAIL, ST_RESCUE, ST_NEXT_LEASE, ST_EXPIRE, ST_NEXT_EXPIRY,
     ST_LOG_INSERT, ST_LOGS, ST_TOKEN_ADD, ST_TOKEN_REVOKE, ST_TOKEN_FIND, ST_TOKEN_COUNT,
+    ST_FIND_UNIQUE, ST_FIND_DEDUP, ST_FIND_CACHE, ST_ACTIVE_COUNT, ST_IDEM_GET, ST_IDEM_PUT,
+    ST_BATCH_INSERT, ST_BATCH_EXISTING, ST_CANCEL_IDS, ST_CANCEL_FILTER, ST_CLEANUP_LOGS,
+    ST_CLEANUP_JOBS, ST_IDEM_PRUNE, ST_STATS_PRUNE, ST_HIST_PRUNE, ST_COUNTS_USER,
+    ST_COUNTS_DIMS, ST_COUNT_DIM, ST_STATS_TYPES, ST_STATS_HIST, ST_STATS_MINUTES, ST_OLDEST_DUE,
     ST_BEGIN, ST_BEGIN_IMM, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
     ST__COUNT
 };
 
 /* Variants of the list statement: one per combination of filters. */
 enum { LF_USER = 1, LF_STATUS = 2, LF_TYPE = 4, LF_QUEUE = 8, LF_ASC = 16, LF_COUNT = 32,
-       LF__N = 64 };
+       LF_AFTER = 64, LF__N = 128 };
 
 struct conn {
     sqlite3 *db;
@@ -96,7 +100,18 @@ jq_err sq__read(struct sq *s, struct sctx *c,
                 jq_err (*fn)(struct conn *, struct sctx *, void *), void *arg);
 
 /* --- sq_ops.c: job operations, named in the ops table of sq_store.c --- */
-jq_err sq__op_create(void *self, struct sctx *c, const struct job_new *in, struct job *out);
+jq_err sq__op_create(void *self, struct sctx *c, const struct job_new *in, struct job *out,
+                     enum create_outcome *how);
+jq_err sq__op_create_batch(void *self, struct sctx *c, const struct batch_req *in,
+                           struct job_list *out, int *created);
+jq_err sq__op_cancel_many(void *self, struct sctx *c, const struct cancel_req *in, int *n);
+/* --- sq_stats.c --- */
+jq_err sq__op_stats(void *self, struct sctx *c, const char *scope, json_t **out);
+jq_err sq__op_maint(void *self, struct sctx *c, enum maint_task t, int64_t arg_ms, int batch,
+                    int *rows, int64_t *next_ms);
+/* --- idempotency (sq_writer.c calls these around an op) --- */
+jq_err sq__idem_check(struct conn *cn, struct sctx *c);
+jq_err sq__idem_store(struct conn *cn, struct sctx *c);
 jq_err sq__op_get(void *self, struct sctx *c, const char *id, const char *scope, struct job *out);
 jq_err sq__op_list(void *self, struct sctx *c, const struct job_filter *f, struct job_list *out);
 jq_err sq__op_cancel(void *self, struct sctx *c, const char *id, const char *scope,

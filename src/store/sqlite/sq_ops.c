@@ -70,14 +70,74 @@ static jq_err why_not(struct conn *cn, struct sctx *c, const char *id, const cha
     return err;
 }
 
-/* --- create --- */
+/* --- create: unique_key, dedup, result cache, active limit, insert --- */
 
-struct create_args { const struct job_new *in; struct job *out; };
+struct create_args {
+    const struct job_new *in;
+    struct job *out;
+    enum create_outcome *how;
+};
 
-static jq_err w_create(struct conn *cn, struct sctx *c, void *arg)
+/* Runs a lookup that yields at most one job; *found tells whether it did. */
+static jq_err find_one(struct conn *cn, struct sctx *c, enum st_id id, const struct job_new *in,
+                       int64_t since, struct job *out, bool *found)
 {
-    struct create_args *a = arg;
+    sqlite3_stmt *st = sq__st(cn, c, id);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, in->user_id, -1, SQLITE_STATIC);
+    if (id == ST_FIND_UNIQUE) {
+        sqlite3_bind_text(st, 2, in->unique_key, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_text(st, 2, in->type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, in->params_hash, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, since);
+    }
+    return one_job(cn, st, out, found);
+}
+
+/* The rules that can answer a create with an existing job, in order. */
+static jq_err find_existing(struct conn *cn, struct sctx *c, struct create_args *a, bool *found)
+{
     const struct job_new *in = a->in;
+    jq_err err = JQ_E_OK;
+    *found = false;
+    *a->how = CREATE_DEDUP;
+    if (in->unique_key)
+        err = find_one(cn, c, ST_FIND_UNIQUE, in, 0, a->out, found);
+    if (!err && !*found && in->dedup_window_ms > 0)
+        err = find_one(cn, c, ST_FIND_DEDUP, in, c->now_ms - in->dedup_window_ms, a->out, found);
+    if (!err && !*found && in->cache_ttl_ms > 0) {
+        *a->how = CREATE_CACHED;
+        err = find_one(cn, c, ST_FIND_CACHE, in, c->now_ms - in->cache_ttl_ms, a->out, found);
+    }
+    return err;
+}
+
+/* Pending + processing jobs of a user, from the counters. */
+static jq_err active_count(struct conn *cn, struct sctx *c, const char *user, int64_t *n)
+{
+    sqlite3_stmt *st = sq__st(cn, c, ST_ACTIVE_COUNT);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? JQ_E_OK : sq__rc(cn, rc, "active count");
+}
+
+/* JQ_E_LIMIT if one more active job would take the user over limit (0: none). */
+static jq_err check_limit(struct conn *cn, struct sctx *c, const char *user, int64_t limit)
+{
+    int64_t active = 0;
+    jq_err err = limit > 0 ? active_count(cn, c, user, &active) : JQ_E_OK;
+    return err ? err : limit > 0 && active + 1 > limit ? JQ_E_LIMIT : JQ_E_OK;
+}
+
+static jq_err insert_job(struct conn *cn, struct sctx *c, const struct job_new *in,
+                         struct job *out)
+{
     uint8_t rnd[ID_RAND_BYTES];
     char id[ID_LEN + 1];
     randombytes_buf(rnd, sizeof rnd);
@@ -96,17 +156,230 @@ static jq_err w_create(struct conn *cn, struct sctx *c, void *arg)
     sqlite3_bind_int(st, 9, in->max_attempts);
     if (in->expires_at)
         sqlite3_bind_int64(st, 10, in->expires_at);
+    sqlite3_bind_text(st, 11, in->params_hash, -1, SQLITE_STATIC);
+    sq__bind_opt_text(st, 12, in->unique_key);
     bool found;
-    jq_err err = one_job(cn, st, a->out, &found);
+    jq_err err = one_job(cn, st, out, &found);
     if (!err && in->run_at <= c->now_ms)
         cn->wake = true;
     return err;
 }
 
-jq_err sq__op_create(void *self, struct sctx *c, const struct job_new *in, struct job *out)
+static jq_err w_create(struct conn *cn, struct sctx *c, void *arg)
 {
-    struct create_args a = {in, out};
+    struct create_args *a = arg;
+    bool found;
+    jq_err err = find_existing(cn, c, a, &found);
+    if (err || found)
+        return err;
+    *a->how = CREATE_NEW;
+    if ((err = check_limit(cn, c, a->in->user_id, a->in->active_limit)))
+        return err;
+    return insert_job(cn, c, a->in, a->out);
+}
+
+jq_err sq__op_create(void *self, struct sctx *c, const struct job_new *in, struct job *out,
+                     enum create_outcome *how)
+{
+    struct create_args a = {in, out, how};
     return sq__write(self, c, w_create, &a);
+}
+
+/* --- bulk create: one INSERT … SELECT FROM json_each for the whole batch --- */
+
+struct batch_args {
+    const struct batch_req *in;
+    char *items;               /* the batch as the JSON array ST_BATCH_INSERT reads */
+    struct job_list *out;
+    int *created;
+};
+
+/* The items as [{"q","t","p","h","pr","r","m","e","k"}…]; malloc'd. */
+static char *batch_json(const struct batch_req *in)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < in->n; i++) {
+        const struct job_new *j = &in->items[i];
+        json_t *p = json_loads(j->params, 0, NULL);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s, s:i, s:I, s:i, s:I, s:s?}",
+            "q", j->queue, "t", j->type, "p", p ? p : json_object(), "h", j->params_hash,
+            "pr", j->priority, "r", (json_int_t)j->run_at, "m", j->max_attempts,
+            "e", (json_int_t)j->expires_at, "k", j->unique_key));
+    }
+    char *s = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return s;
+}
+
+/* Rows returned by a batch statement: the job, then its unique_key (col 23). */
+struct krow { struct job job; char *key; };
+
+static jq_err batch_rows(struct conn *cn, sqlite3_stmt *st, struct krow **rows, int *n)
+{
+    int cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            struct krow *nr = realloc(*rows, sizeof *nr * (size_t)cap);
+            if (!nr) {
+                sqlite3_reset(st);
+                return JQ_E_NOMEM;
+            }
+            *rows = nr;
+        }
+        sq__load_job(st, &(*rows)[*n].job);
+        (*rows)[(*n)++].key = sq__dup(st, 23);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, sqlite3_sql(st));
+}
+
+static int by_id(const void *x, const void *y)
+{
+    return strcmp(((const struct krow *)x)->job.id, ((const struct krow *)y)->job.id);
+}
+
+/* Takes the row for item i: by unique_key, else the next keyless new row. */
+static struct krow *row_for(const struct job_new *it, struct krow *rows, int n, int *next_new)
+{
+    for (int r = 0; it->unique_key && r < n; r++)
+        if (rows[r].key && strcmp(rows[r].key, it->unique_key) == 0)
+            return &rows[r];
+    while (*next_new < n && rows[*next_new].key)
+        ++*next_new;
+    return *next_new < n ? &rows[(*next_new)++] : NULL;
+}
+
+/* Puts one job per item into out, in item order (copies: a unique_key may
+ * answer several items). */
+static jq_err batch_order(const struct batch_req *in, struct krow *rows, int n,
+                          struct job_list *out)
+{
+    int next_new = 0;
+    out->jobs = calloc((size_t)in->n, sizeof *out->jobs);
+    if (!out->jobs)
+        return JQ_E_NOMEM;
+    for (int i = 0; i < in->n; i++) {
+        struct krow *r = row_for(&in->items[i], rows, n, &next_new);
+        if (!r)
+            return JQ_E_INTERNAL;
+        struct job *j = &out->jobs[out->n++];
+        *j = r->job;
+        j->params = r->job.params ? strdup(r->job.params) : NULL;
+        j->result = r->job.result ? strdup(r->job.result) : NULL;
+        j->error_message = r->job.error_message ? strdup(r->job.error_message) : NULL;
+        j->progress_message = r->job.progress_message ? strdup(r->job.progress_message) : NULL;
+    }
+    return JQ_E_OK;
+}
+
+static jq_err batch_insert(struct conn *cn, struct sctx *c, struct batch_args *a,
+                           struct krow **rows, int *n)
+{
+    sqlite3_stmt *st = sq__st(cn, c, ST_BATCH_INSERT);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, a->in->user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, c->now_ms);
+    sqlite3_bind_text(st, 3, a->items, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, a->in->replace);
+    jq_err err = batch_rows(cn, st, rows, n);
+    if (err)
+        return err;
+    if (*n > 1)             /* new rows in id order = item order (jq_id is monotonic) */
+        qsort(*rows, (size_t)*n, sizeof **rows, by_id);
+    st = sq__st(cn, c, ST_BATCH_EXISTING);     /* keyed items answered by existing jobs */
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, a->in->user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->items, -1, SQLITE_STATIC);
+    return batch_rows(cn, st, rows, n);
+}
+
+static jq_err w_batch(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct batch_args *a = arg;
+    struct krow *rows = NULL;
+    int n = 0;
+    int64_t before = 0, after = 0, limit = a->in->active_limit;
+    jq_err err = active_count(cn, c, a->in->user_id, &before);
+    if (!err)
+        err = batch_insert(cn, c, a, &rows, &n);
+    if (!err)
+        err = active_count(cn, c, a->in->user_id, &after);
+    *a->created = (int)(after - before);       /* upserts and existing jobs add nothing */
+    if (!err && limit > 0 && *a->created > 0 && after > limit)
+        err = JQ_E_LIMIT;
+    if (!err)
+        err = batch_order(a->in, rows, n, a->out);
+    for (int i = 0; i < n; i++) {
+        job_fini(&rows[i].job);
+        free(rows[i].key);
+    }
+    free(rows);
+    if (!err)
+        cn->wake = true;
+    return err;
+}
+
+jq_err sq__op_create_batch(void *self, struct sctx *c, const struct batch_req *in,
+                           struct job_list *out, int *created)
+{
+    struct batch_args a = {in, batch_json(in), out, created};
+    memset(out, 0, sizeof *out);
+    out->total = -1;
+    jq_err err = a.items ? sq__write(self, c, w_batch, &a) : JQ_E_NOMEM;
+    free(a.items);
+    if (err)
+        job_list_fini(out);
+    return err;
+}
+
+/* --- bulk cancel --- */
+
+struct cancel_args { const struct cancel_req *in; char *ids; int *n; };
+
+static jq_err w_cancel_many(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct cancel_args *a = arg;
+    const struct cancel_req *in = a->in;
+    sqlite3_stmt *st = sq__st(cn, c, in->ids ? ST_CANCEL_IDS : ST_CANCEL_FILTER);
+    if (!st)
+        return JQ_E_STORAGE;
+    if (in->ids)
+        sqlite3_bind_text(st, 1, a->ids, -1, SQLITE_STATIC);
+    sq__bind_opt_text(st, 2, in->scope);
+    sqlite3_bind_int64(st, 3, c->now_ms);
+    if (!in->ids) {
+        sq__bind_opt_text(st, 4, in->status >= 0 ? job_status_name(in->status) : NULL);
+        sq__bind_opt_text(st, 5, in->type);
+        sq__bind_opt_text(st, 6, in->queue);
+        sqlite3_bind_int(st, 7, in->max);
+    }
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq__rc(cn, rc, "cancel many");
+    *a->n = sqlite3_changes(cn->db);
+    return JQ_E_OK;
+}
+
+jq_err sq__op_cancel_many(void *self, struct sctx *c, const struct cancel_req *in, int *n)
+{
+    struct cancel_args a = {in, NULL, n};
+    *n = 0;
+    if (in->ids) {
+        json_t *arr = json_array();
+        for (int i = 0; i < in->n_ids; i++)
+            json_array_append_new(arr, json_string(in->ids[i]));
+        a.ids = json_dumps(arr, JSON_COMPACT);
+        json_decref(arr);
+        if (!a.ids)
+            return JQ_E_NOMEM;
+    }
+    jq_err err = sq__write(self, c, w_cancel_many, &a);
+    free(a.ids);
+    return err;
 }
 
 /* --- reads of one job --- */
@@ -227,13 +500,38 @@ static void bind_filter(sqlite3_stmt *st, const struct job_filter *f)
     sq__bind_opt_text(st, 4, f->queue);
 }
 
+/* The counter that answers a filter's total, if one does: user (+status),
+ * or, across users, one of type / queue (+status) or status alone. */
+static bool counter_for(const struct job_filter *f, const char **dim, const char **key)
+{
+    if (f->user_id && !f->type && !f->queue) {
+        *dim = "u";
+        *key = f->user_id;
+    } else if (!f->user_id && !(f->type && f->queue)) {
+        *dim = f->type ? "t" : "q";
+        *key = f->type ? f->type : f->queue;      /* NULL: every queue = everything */
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static jq_err count_jobs(struct conn *cn, struct sctx *c, const struct job_filter *f, int mask,
                          int64_t *total)
 {
-    sqlite3_stmt *st = sq__list_st(cn, c, (mask & ~LF_ASC) | LF_COUNT);
-    if (!st)
-        return JQ_E_STORAGE;
-    bind_filter(st, f);
+    const char *dim, *key;
+    sqlite3_stmt *st;
+    if (counter_for(f, &dim, &key)) {
+        if (!(st = sq__st(cn, c, ST_COUNT_DIM)))
+            return JQ_E_STORAGE;
+        sqlite3_bind_text(st, 1, dim, -1, SQLITE_STATIC);
+        sq__bind_opt_text(st, 2, key);
+        sq__bind_opt_text(st, 3, f->status >= 0 ? job_status_name(f->status) : NULL);
+    } else {
+        if (!(st = sq__list_st(cn, c, (mask & ~(LF_ASC | LF_AFTER)) | LF_COUNT)))
+            return JQ_E_STORAGE;
+        bind_filter(st, f);
+    }
     int rc = sqlite3_step(st);
     *total = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
@@ -245,13 +543,18 @@ static jq_err r_list(struct conn *cn, struct sctx *c, void *arg)
     struct list_args *a = arg;
     const struct job_filter *f = a->f;
     int mask = (f->user_id ? LF_USER : 0) | (f->status >= 0 ? LF_STATUS : 0) |
-               (f->type ? LF_TYPE : 0) | (f->queue ? LF_QUEUE : 0) | (f->asc ? LF_ASC : 0);
+               (f->type ? LF_TYPE : 0) | (f->queue ? LF_QUEUE : 0) | (f->asc ? LF_ASC : 0) |
+               (f->after ? LF_AFTER : 0);
     sqlite3_stmt *st = sq__list_st(cn, c, mask);
     if (!st)
         return JQ_E_STORAGE;
     bind_filter(st, f);
     sqlite3_bind_int(st, 5, f->limit);
     sqlite3_bind_int(st, 6, f->offset);
+    if (f->after) {
+        sqlite3_bind_int64(st, 7, f->after_created);
+        sqlite3_bind_text(st, 8, f->after_id, -1, SQLITE_STATIC);
+    }
     jq_err err = many_jobs(cn, st, a->out);
     a->out->total = -1;
     if (!err && f->want_total)

@@ -10,7 +10,7 @@
 
 #include "common/log.h"
 
-enum { RESCUE_BATCH = 1000, READERS_MAX = 64 };   /* RESCUE_BATCH bounds one write */
+enum { READERS_MAX = 64 };
 
 /* --- tokens --- */
 
@@ -34,6 +34,8 @@ static jq_err w_token_add(struct conn *cn, struct sctx *c, void *arg)
     sqlite3_bind_text(st, 4, role_name(a->in->role), -1, SQLITE_STATIC);
     sq__bind_opt_text(st, 5, a->name);
     sqlite3_bind_int64(st, 6, c->now_ms);
+    if (a->in->active_limit >= 0)
+        sqlite3_bind_int64(st, 7, a->in->active_limit);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "token add");
@@ -81,6 +83,8 @@ static jq_err r_token_find(struct conn *cn, struct sctx *c, void *arg)
         sq__text(st, 1, a->out->user_id, sizeof a->out->user_id);
         err = role_parse((const char *)sqlite3_column_text(st, 2), &a->out->role)
                   ? JQ_E_OK : JQ_E_UNAUTH;
+        a->out->active_limit = sqlite3_column_type(st, 3) == SQLITE_NULL
+                                   ? -1 : sqlite3_column_int64(st, 3);
     } else if (rc != SQLITE_DONE) {
         err = sq__rc(cn, rc, "token find");
     }
@@ -115,61 +119,6 @@ static jq_err sq_token_count(void *self, struct sctx *c, int64_t *n)
 {
     struct token_args a = {.count = n};
     return sq__read(self, c, r_token_count, &a);
-}
-
-/* --- maintenance --- */
-
-struct rescue_args { int *rescued; int64_t *next_ms; };
-
-/* Runs one bounded maintenance UPDATE (now ?1, batch ?2); returns rows changed. */
-static jq_err batch_update(struct conn *cn, struct sctx *c, enum st_id id, int *changed)
-{
-    sqlite3_stmt *st = sq__st(cn, c, id);
-    if (!st)
-        return JQ_E_STORAGE;
-    sqlite3_bind_int64(st, 1, c->now_ms);
-    sqlite3_bind_int(st, 2, RESCUE_BATCH);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return sq__rc(cn, rc, "maintenance");
-    *changed += sqlite3_changes(cn->db);
-    return JQ_E_OK;
-}
-
-/* The earlier of two "next due" times, 0 meaning none. */
-static int64_t earliest(int64_t a, int64_t b)
-{
-    return !a ? b : !b ? a : a < b ? a : b;
-}
-
-static jq_err w_rescue(struct conn *cn, struct sctx *c, void *arg)
-{
-    struct rescue_args *a = arg;
-    int expired = 0;
-    int64_t lease = 0, expiry = 0;
-    jq_err err;
-    if ((err = batch_update(cn, c, ST_RESCUE, a->rescued)) ||
-        (err = batch_update(cn, c, ST_EXPIRE, &expired)))
-        return err;
-    if (*a->rescued)
-        cn->wake = true;
-    *a->rescued += expired;
-    sqlite3_stmt *st = sq__st(cn, c, ST_NEXT_LEASE);
-    if (!st || (err = scalar(cn, st, &lease)))
-        return err ? err : JQ_E_STORAGE;
-    if (!(st = sq__st(cn, c, ST_NEXT_EXPIRY)) || (err = scalar(cn, st, &expiry)))
-        return err ? err : JQ_E_STORAGE;
-    *a->next_ms = earliest(lease, expiry);
-    return JQ_E_OK;
-}
-
-static jq_err sq_rescue(void *self, struct sctx *c, int *rescued, int64_t *next_ms)
-{
-    struct rescue_args a = {rescued, next_ms};
-    *rescued = 0;
-    *next_ms = 0;
-    return sq__write(self, c, w_rescue, &a);
 }
 
 static void sq_counters(void *self, struct store_counters *out)
@@ -247,6 +196,10 @@ static const struct store_ops sq_ops = {
     .version = 1,
     .name = "sqlite",
     .create = sq__op_create,
+    .create_batch = sq__op_create_batch,
+    .cancel_many = sq__op_cancel_many,
+    .stats = sq__op_stats,
+    .maint = sq__op_maint,
     .get = sq__op_get,
     .list = sq__op_list,
     .cancel = sq__op_cancel,
@@ -262,7 +215,6 @@ static const struct store_ops sq_ops = {
     .token_revoke = sq_token_revoke,
     .token_find = sq_token_find,
     .token_count = sq_token_count,
-    .rescue = sq_rescue,
     .counters = sq_counters,
     .explain = sq_explain,
     .set_notify = sq_set_notify,

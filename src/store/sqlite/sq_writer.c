@@ -28,12 +28,23 @@ static struct wop *take_group(struct sq *s)
     return g;
 }
 
+/* The op, wrapped in its Idempotency-Key check and record when it has one. */
+static jq_err run_op(struct conn *cn, struct wop *w)
+{
+    struct idem *id = w->c ? w->c->idem : NULL;
+    jq_err err = id ? sq__idem_check(cn, w->c) : JQ_E_OK;
+    if (err || (id && id->replayed))
+        return err;
+    err = w->fn(cn, w->c, w->arg);
+    return !err && id ? sq__idem_store(cn, w->c) : err;
+}
+
 static void run_one(struct sq *s, struct wop *w)
 {
     struct conn *cn = &s->wconn;
     if ((w->err = sq__exec_st(cn, ST_SAVEPOINT)))
         return;
-    w->err = w->fn(cn, w->c, w->arg);
+    w->err = run_op(cn, w);
     if (w->err)
         sq__exec_st(cn, ST_ROLLBACK_TO);
     sq__exec_st(cn, ST_RELEASE);

@@ -1,0 +1,375 @@
+/*
+ * sq_stats.c - statistics from counters and per-minute buckets (never a scan
+ * of jobs), the maintenance tasks as bounded batches, and Idempotency-Key
+ * records.
+ */
+#include "store/sqlite/sq_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+
+enum { HOUR_MS = 3600000, MINUTE_MS = 60000, HIST_BUCKETS = 32 };
+
+/* --- statistics --- */
+
+static json_t *zero_counts(void)
+{
+    json_t *o = json_object();
+    for (int s = 0; s < JOB__NSTATUS; s++)
+        json_object_set_new(o, job_status_name(s), json_integer(0));
+    json_object_set_new(o, "total", json_integer(0));
+    return o;
+}
+
+static void add_count(json_t *counts, const char *status, json_int_t n)
+{
+    json_t *v = json_object_get(counts, status), *t = json_object_get(counts, "total");
+    if (v)
+        json_integer_set(v, json_integer_value(v) + n);
+    json_integer_set(t, json_integer_value(t) + n);
+}
+
+/* The entry of name in an object of objects, made with zero counts on first use. */
+static json_t *entry(json_t *map, const char *name)
+{
+    json_t *e = json_object_get(map, name);
+    if (!e) {
+        e = zero_counts();
+        json_object_set_new(map, name, e);
+    }
+    return e;
+}
+
+static jq_err user_counts(struct conn *cn, struct sctx *c, const char *user, json_t *counts)
+{
+    sqlite3_stmt *st = sq__st(cn, c, ST_COUNTS_USER);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        add_count(counts, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "user counts");
+}
+
+/* Fills per-queue and per-type counts, and the global counts from the queue rows. */
+static jq_err dim_counts(struct conn *cn, struct sctx *c, json_t *counts, json_t *queues,
+                         json_t *types)
+{
+    sqlite3_stmt *st = sq__st(cn, c, ST_COUNTS_DIMS);
+    if (!st)
+        return JQ_E_STORAGE;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *dim = (const char *)sqlite3_column_text(st, 0);
+        const char *key = (const char *)sqlite3_column_text(st, 1);
+        const char *status = (const char *)sqlite3_column_text(st, 2);
+        json_int_t n = sqlite3_column_int64(st, 3);
+        add_count(entry(dim[0] == 'q' ? queues : types, key), status, n);
+        if (dim[0] == 'q')
+            add_count(counts, status, n);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "dim counts");
+}
+
+/* oldest_pending_age_ms per queue (due jobs only) and overall. */
+static jq_err oldest_due(struct conn *cn, struct sctx *c, json_t *queues, int64_t *oldest)
+{
+    sqlite3_stmt *st = sq__st(cn, c, ST_OLDEST_DUE);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_int64(st, 1, c->now_ms);
+    int rc;
+    *oldest = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *q = entry(queues, (const char *)sqlite3_column_text(st, 0));
+        bool none = sqlite3_column_type(st, 1) == SQLITE_NULL;
+        int64_t t = sqlite3_column_int64(st, 1);
+        json_object_set_new(q, "oldest_pending_age_ms",
+                            none ? json_null() : json_integer(c->now_ms - t));
+        if (!none && (!*oldest || t < *oldest))
+            *oldest = t;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "oldest due");
+}
+
+/* avg and outcome counts of the last hour per type */
+static jq_err type_outcomes(struct conn *cn, struct sctx *c, json_t *types)
+{
+    sqlite3_stmt *st = sq__st(cn, c, ST_STATS_TYPES);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_int64(st, 1, c->now_ms - HOUR_MS);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *t = entry(types, (const char *)sqlite3_column_text(st, 0));
+        int64_t n = sqlite3_column_int64(st, 3), sum = sqlite3_column_int64(st, 4);
+        json_object_set_new(t, "completed_last_hour", json_integer(sqlite3_column_int64(st, 1)));
+        json_object_set_new(t, "failed_last_hour", json_integer(sqlite3_column_int64(st, 2)));
+        json_object_set_new(t, "avg_duration_ms", n ? json_real((double)sum / (double)n)
+                                                    : json_null());
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "type outcomes");
+}
+
+/* p95 from the log2 histogram: the upper edge of the bucket holding the 95th
+ * percentile, interpolated linearly inside the bucket. */
+static double p95_of(const int64_t h[HIST_BUCKETS])
+{
+    int64_t total = 0, seen = 0;
+    for (int b = 0; b < HIST_BUCKETS; b++)
+        total += h[b];
+    double want = 0.95 * (double)total;
+    for (int b = 0; b < HIST_BUCKETS; b++) {
+        if (seen + h[b] >= want && h[b] > 0) {
+            double lo = b ? ldexp(1, b - 1) : 0, hi = b ? ldexp(1, b) : 0;
+            return lo + (hi - lo) * ((want - (double)seen) / (double)h[b]);
+        }
+        seen += h[b];
+    }
+    return 0;
+}
+
+static void put_p95(json_t *types, const char *type, const int64_t h[HIST_BUCKETS])
+{
+    if (type[0])
+        json_object_set_new(entry(types, type), "p95_duration_ms", json_real(round(p95_of(h))));
+}
+
+static jq_err type_p95(struct conn *cn, struct sctx *c, json_t *types)
+{
+    sqlite3_stmt *st = sq__st(cn, c, ST_STATS_HIST);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_int64(st, 1, c->now_ms - HOUR_MS);
+    char type[NAME_MAX_LEN + 1] = "";
+    int64_t h[HIST_BUCKETS] = {0};
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {   /* rows come grouped by type */
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        if (strcmp(t, type) != 0) {
+            put_p95(types, type, h);
+            snprintf(type, sizeof type, "%s", t);
+            memset(h, 0, sizeof h);
+        }
+        int b = sqlite3_column_int(st, 1);
+        if (b >= 0 && b < HIST_BUCKETS)
+            h[b] += sqlite3_column_int64(st, 2);
+    }
+    put_p95(types, type, h);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "type p95");
+}
+
+static jq_err throughput(struct conn *cn, struct sctx *c, json_t *out)
+{
+    int64_t first = c->now_ms / MINUTE_MS - 59;
+    int64_t done[60] = {0}, failed[60] = {0};
+    sqlite3_stmt *st = sq__st(cn, c, ST_STATS_MINUTES);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_int64(st, 1, first * MINUTE_MS);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t i = sqlite3_column_int64(st, 0) - first;
+        if (i >= 0 && i < 60) {
+            done[i] = sqlite3_column_int64(st, 1);
+            failed[i] = sqlite3_column_int64(st, 2);
+        }
+    }
+    sqlite3_reset(st);
+    for (int i = 0; i < 60; i++) {
+        char t[TIME_STR_MAX];
+        time_fmt((first + i) * MINUTE_MS, t);
+        json_array_append_new(out, json_pack("{s:s, s:I, s:I}", "minute", t, "completed",
+                                             (json_int_t)done[i], "failed", (json_int_t)failed[i]));
+    }
+    return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "throughput");
+}
+
+/* {"a":{...},"b":{...}} -> [{"<name>":"a",...},...] */
+static json_t *as_list(json_t *map, const char *name)
+{
+    json_t *arr = json_array(), *v;
+    const char *k;
+    json_object_foreach(map, k, v) {
+        json_object_set_new(v, name, json_string(k));
+        json_array_append(arr, v);
+    }
+    json_decref(map);
+    return arr;
+}
+
+struct stats_args { const char *scope; json_t *doc; };
+
+static jq_err global_stats(struct conn *cn, struct sctx *c, json_t *doc, json_t *counts)
+{
+    json_t *queues = json_object(), *types = json_object(), *tp = json_array();
+    int64_t oldest = 0;
+    jq_err err = dim_counts(cn, c, counts, queues, types);
+    if (!err)
+        err = oldest_due(cn, c, queues, &oldest);
+    if (!err)
+        err = type_outcomes(cn, c, types);
+    if (!err)
+        err = type_p95(cn, c, types);
+    if (!err)
+        err = throughput(cn, c, tp);
+    json_object_set_new(doc, "oldest_pending_age_ms",
+                        oldest ? json_integer(c->now_ms - oldest) : json_null());
+    json_object_set_new(doc, "queues", as_list(queues, "queue"));
+    json_object_set_new(doc, "types", as_list(types, "type"));
+    json_object_set_new(doc, "throughput", tp);
+    return err;
+}
+
+static jq_err r_stats(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct stats_args *a = arg;
+    json_t *counts = zero_counts();
+    a->doc = json_pack("{s:s, s:o}", "scope", a->scope ? "user" : "global", "counts", counts);
+    return a->scope ? user_counts(cn, c, a->scope, counts) : global_stats(cn, c, a->doc, counts);
+}
+
+jq_err sq__op_stats(void *self, struct sctx *c, const char *scope, json_t **out)
+{
+    struct stats_args a = {scope, NULL};
+    jq_err err = sq__read(self, c, r_stats, &a);
+    if (err) {
+        json_decref(a.doc);
+        a.doc = NULL;
+    }
+    *out = a.doc;
+    return err;
+}
+
+/* --- maintenance --- */
+
+struct maint_args {
+    enum maint_task t;
+    int64_t arg_ms;
+    int batch;
+    int *rows;
+    int64_t *next_ms;
+};
+
+/* Runs st with ?1 = cut-off, ?2 = batch (when it has one); adds rows changed. */
+static jq_err run_cut(struct conn *cn, struct sctx *c, enum st_id id, int64_t cut, int batch,
+                      int *rows)
+{
+    sqlite3_stmt *st = sq__st(cn, c, id);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_int64(st, 1, cut);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int(st, 2, batch);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq__rc(cn, rc, "maintenance");
+    *rows += sqlite3_changes(cn->db);
+    return JQ_E_OK;
+}
+
+static jq_err next_due(struct conn *cn, struct sctx *c, enum st_id id, int64_t *next)
+{
+    sqlite3_stmt *st = sq__st(cn, c, id);
+    if (!st)
+        return JQ_E_STORAGE;
+    int rc = sqlite3_step(st);
+    *next = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? JQ_E_OK : sq__rc(cn, rc, "next due");
+}
+
+static jq_err w_maint(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct maint_args *a = arg;
+    int64_t now = c->now_ms;
+    jq_err err = JQ_E_OK;
+    switch (a->t) {
+    case MT_RESCUE:
+        err = run_cut(cn, c, ST_RESCUE, now, a->batch, a->rows);
+        if (*a->rows)
+            cn->wake = true;
+        return err ? err : next_due(cn, c, ST_NEXT_LEASE, a->next_ms);
+    case MT_EXPIRE:
+        err = run_cut(cn, c, ST_EXPIRE, now, a->batch, a->rows);
+        return err ? err : next_due(cn, c, ST_NEXT_EXPIRY, a->next_ms);
+    case MT_CLEANUP:        /* logs first: the same subquery picks the same jobs */
+        if ((err = run_cut(cn, c, ST_CLEANUP_LOGS, now - a->arg_ms, a->batch, &(int){0})))
+            return err;
+        return run_cut(cn, c, ST_CLEANUP_JOBS, now - a->arg_ms, a->batch, a->rows);
+    case MT_IDEMPOTENCY:
+        return run_cut(cn, c, ST_IDEM_PRUNE, now - a->arg_ms, a->batch, a->rows);
+    case MT_STATS:
+        if ((err = run_cut(cn, c, ST_STATS_PRUNE, now - a->arg_ms, a->batch, a->rows)))
+            return err;
+        return run_cut(cn, c, ST_HIST_PRUNE, now - a->arg_ms, a->batch, a->rows);
+    default:
+        return JQ_E_INVALID;
+    }
+}
+
+jq_err sq__op_maint(void *self, struct sctx *c, enum maint_task t, int64_t arg_ms, int batch,
+                    int *rows, int64_t *next_ms)
+{
+    struct maint_args a = {t, arg_ms, batch, rows, next_ms};
+    *rows = 0;
+    *next_ms = 0;
+    return sq__write(self, c, w_maint, &a);
+}
+
+/* --- Idempotency-Key records --- */
+
+jq_err sq__idem_check(struct conn *cn, struct sctx *c)
+{
+    struct idem *id = c->idem;
+    sqlite3_stmt *st = sq__st(cn, c, ST_IDEM_GET);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, id->user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id->key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, c->now_ms - id->max_age_ms);
+    int rc = sqlite3_step(st);
+    jq_err err = JQ_E_OK;
+    if (rc == SQLITE_ROW) {
+        if (strcmp((const char *)sqlite3_column_text(st, 0), id->req_hash) != 0) {
+            err = JQ_E_IDEM;
+        } else {
+            id->replayed = true;
+            id->status = sqlite3_column_int(st, 1);
+            id->body = sq__dup(st, 2);
+        }
+    } else if (rc != SQLITE_DONE) {
+        err = sq__rc(cn, rc, "idempotency get");
+    }
+    sqlite3_reset(st);
+    return err;
+}
+
+jq_err sq__idem_store(struct conn *cn, struct sctx *c)
+{
+    struct idem *id = c->idem;
+    if (!id->render || !(id->body = id->render(id->arg, &id->status)))
+        return JQ_E_OK;
+    sqlite3_stmt *st = sq__st(cn, c, ST_IDEM_PUT);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, id->user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id->key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, id->req_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, id->status);
+    sqlite3_bind_text(st, 5, id->body, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, c->now_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "idempotency put");
+}
