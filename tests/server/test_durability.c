@@ -25,7 +25,7 @@ static void *create_many(void *arg)
     char body[128];
     for (int i = 0; i < k->n; i++) {
         struct resp r;
-        snprintf(body, sizeof body, "{\"type\":\"durable\",\"params\":{\"seq\":%d}}", i);
+        snprintf(body, sizeof body, "{\"type\":\"durable\",\"dedup\":false,\"params\":{\"seq\":%d}}", i);
         if (tsconn_req(conn, "POST", "/v1/jobs", k->token, body, &r) == 201 && jstr(r.json, "id"))
             snprintf(k->ids[k->ok++], TS_ID_MAX, "%s", jstr(r.json, "id"));
         resp_free(&r);

@@ -25,7 +25,7 @@ static void *create_loop(void *arg)
         struct resp r;
         int64_t t0 = th_now_ms();
         snprintf(body, sizeof body,
-                 "{\"type\":\"noop\",\"queue\":\"gc\",\"params\":{\"user_id\":\"user-%05d\",\"seq\":%d}}",
+                 "{\"type\":\"noop\",\"queue\":\"gc\",\"dedup\":false,\"params\":{\"user_id\":\"user-%05d\",\"seq\":%d}}",
                  i, i);
         k->ok += tsconn_req(conn, "POST", "/v1/jobs", k->token, body, &r) == 201;
         int64_t ms = th_now_ms() - t0;

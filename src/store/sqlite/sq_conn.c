@@ -329,8 +329,8 @@ static const char *const st_sql[ST__COUNT] = {
         "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_cleanup"
         " WHERE status IN ('completed','failed','cancelled') AND completed_at<?1"
         " ORDER BY completed_at LIMIT ?2)",
-    [ST_IDEM_PRUNE] = "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency"
-                      " WHERE created_at<?1 LIMIT ?2)",
+    [ST_IDEM_PRUNE] = "DELETE FROM idempotency WHERE (user_id, key) IN"
+                      " (SELECT user_id, key FROM idempotency WHERE created_at<?1 LIMIT ?2)",
     [ST_STATS_PRUNE] = "DELETE FROM stats_minute WHERE minute<?1/60000",
     [ST_HIST_PRUNE] = "DELETE FROM stats_hist WHERE minute<?1/60000",
     [ST_COUNTS_USER] = "SELECT status, n FROM counts WHERE dim='u' AND key=?1",
