@@ -129,7 +129,7 @@ static bool idempotency(struct req *q)
     size_t n = strlen(key);
     bool ok = n > 0 && n <= IDEM_KEY_MAX;
     for (size_t i = 0; ok && i < n; i++)
-        ok = key[i] > 0x20 && key[i] < 0x7f;
+        ok = key[i] >= 0x20 && key[i] < 0x7f;
     if (!ok) {
         reply_err(q, JQ_E_INVALID, "Idempotency-Key", "Idempotency-Key must be 1-%d printable "
                   "ASCII characters", IDEM_KEY_MAX);

@@ -280,7 +280,7 @@ static void expect_run_at(struct testsrv *s, const char *tok, const char *in, co
 {
     struct resp r;
     char body[160];
-    snprintf(body, sizeof body, "{\"type\":\"t\",\"queue\":\"tz\",\"run_at\":\"%s\"}", in);
+    snprintf(body, sizeof body, "{\"type\":\"t\",\"queue\":\"tz\",\"dedup\":false,\"run_at\":\"%s\"}", in);
     CHECK_EQ(ts_req(s, "POST", "/v1/jobs", tok, body, &r), 201);
     if (!CHECK_STR_EQ(jstr(r.json, "run_at"), out)) fprintf(stderr, "  input %s\n", in);
     resp_free(&r);
@@ -294,15 +294,15 @@ TEST(times_in_and_out)
     expect_run_at(c.s, c.alice, "2030-01-01T12:00:00.5Z", "2030-01-01T12:00:00.500Z");
     expect_run_at(c.s, c.alice, "2030-01-01T12:00:00.123-01:30", "2030-01-01T13:30:00.123Z");
     expect_run_at(c.s, c.alice, "2030-06-30T23:59:59Z", "2030-06-30T23:59:59.000Z");
-    CHECK_EQ(ts_req(c.s, "POST", "/v1/jobs", c.alice, "{\"type\":\"t\",\"delay_ms\":1500}", &r), 201);
+    CHECK_EQ(ts_req(c.s, "POST", "/v1/jobs", c.alice, "{\"type\":\"t\",\"dedup\":false,\"delay_ms\":1500}", &r), 201);
     CHECK_EQ(st_ms_between(r.json, "created_at", "run_at"), 1500);
     const char *ca = jstr(r.json, "created_at");
     CHECK(ca && strlen(ca) == 24 && ca[19] == '.' && ca[23] == 'Z');
     resp_free(&r);
-    CHECK_EQ(ts_req(c.s, "POST", "/v1/jobs", c.alice, "{\"type\":\"t\",\"ttl_ms\":60000}", &r), 201);
+    CHECK_EQ(ts_req(c.s, "POST", "/v1/jobs", c.alice, "{\"type\":\"t\",\"dedup\":false,\"ttl_ms\":60000}", &r), 201);
     CHECK_EQ(st_ms_between(r.json, "created_at", "expires_at"), 60000);
     resp_free(&r);
-    CHECK_EQ(ts_req(c.s, "POST", "/v1/jobs", c.alice, "{\"type\":\"t\"}", &r), 201);
+    CHECK_EQ(ts_req(c.s, "POST", "/v1/jobs", c.alice, "{\"type\":\"t\",\"dedup\":false}", &r), 201);
     CHECK_EQ(st_ms_between(r.json, "created_at", "expires_at"), 24LL * 3600 * 1000);   /* default */
     resp_free(&r);
     testsrv_stop(c.s);

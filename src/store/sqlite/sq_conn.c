@@ -36,6 +36,7 @@ static const char *const migrations[] = {
     "CREATE INDEX jobs_expiry ON jobs(expires_at) WHERE status='pending';"
     /* oldest due job per queue (stats) */
     "CREATE INDEX jobs_pending_age ON jobs(queue, run_at) WHERE status='pending';"
+    "CREATE INDEX jobs_user_pending ON jobs(user_id, run_at) WHERE status='pending';"
     "CREATE INDEX jobs_cleanup ON jobs(completed_at)"
     "  WHERE status IN ('completed','failed','cancelled');"
     "CREATE INDEX jobs_dedup ON jobs(user_id, type, params_hash, created_at)"
@@ -334,6 +335,8 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_STATS_PRUNE] = "DELETE FROM stats_minute WHERE minute<?1/60000",
     [ST_HIST_PRUNE] = "DELETE FROM stats_hist WHERE minute<?1/60000",
     [ST_COUNTS_USER] = "SELECT status, n FROM counts WHERE dim='u' AND key=?1",
+    [ST_OLDEST_DUE_USER] = "SELECT min(run_at) FROM jobs INDEXED BY jobs_user_pending"
+                           " WHERE user_id=?1 AND status='pending' AND run_at<=?2",
     [ST_COUNTS_DIMS] = "SELECT dim, key, status, n FROM counts WHERE dim IN ('q','t') AND n<>0",
     [ST_COUNT_DIM] = "SELECT coalesce(sum(n), 0) FROM counts WHERE dim=?1"
                      " AND (?2 IS NULL OR key=?2) AND (?3 IS NULL OR status=?3)",

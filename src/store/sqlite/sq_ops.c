@@ -105,7 +105,7 @@ static jq_err find_existing(struct conn *cn, struct sctx *c, struct create_args 
     *a->how = CREATE_DEDUP;
     if (in->unique_key)
         err = find_one(cn, c, ST_FIND_UNIQUE, in, 0, a->out, found);
-    if (!err && !*found && in->dedup_window_ms > 0)
+    if (!err && !*found && in->dedup_window_ms > 0 && !in->unique_key)   /* a key is the identity */
         err = find_one(cn, c, ST_FIND_DEDUP, in, c->now_ms - in->dedup_window_ms, a->out, found);
     if (!err && !*found && in->cache_ttl_ms > 0) {
         *a->how = CREATE_CACHED;

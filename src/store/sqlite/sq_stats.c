@@ -207,6 +207,22 @@ static json_t *as_list(json_t *map, const char *name)
     return arr;
 }
 
+/* Types seen only in counters still show every member. */
+static void type_defaults(json_t *types)
+{
+    const char *k;
+    json_t *t;
+    json_object_foreach(types, k, t) {
+        if (!json_object_get(t, "completed_last_hour")) {
+            json_object_set_new(t, "completed_last_hour", json_integer(0));
+            json_object_set_new(t, "failed_last_hour", json_integer(0));
+            json_object_set_new(t, "avg_duration_ms", json_null());
+        }
+        if (!json_object_get(t, "p95_duration_ms"))
+            json_object_set_new(t, "p95_duration_ms", json_null());
+    }
+}
+
 struct stats_args { const char *scope; json_t *doc; };
 
 static jq_err global_stats(struct conn *cn, struct sctx *c, json_t *doc, json_t *counts)
@@ -224,10 +240,28 @@ static jq_err global_stats(struct conn *cn, struct sctx *c, json_t *doc, json_t 
         err = throughput(cn, c, tp);
     json_object_set_new(doc, "oldest_pending_age_ms",
                         oldest ? json_integer(c->now_ms - oldest) : json_null());
+    type_defaults(types);
     json_object_set_new(doc, "queues", as_list(queues, "queue"));
     json_object_set_new(doc, "types", as_list(types, "type"));
     json_object_set_new(doc, "throughput", tp);
     return err;
+}
+
+static jq_err user_stats(struct conn *cn, struct sctx *c, const char *user, json_t *doc,
+                         json_t *counts)
+{
+    jq_err err = user_counts(cn, c, user, counts);
+    sqlite3_stmt *st = err ? NULL : sq__st(cn, c, ST_OLDEST_DUE_USER);
+    if (!st)
+        return err ? err : JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, c->now_ms);
+    int rc = sqlite3_step(st);
+    bool none = rc != SQLITE_ROW || sqlite3_column_type(st, 0) == SQLITE_NULL;
+    json_object_set_new(doc, "oldest_pending_age_ms",
+                        none ? json_null() : json_integer(c->now_ms - sqlite3_column_int64(st, 0)));
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? JQ_E_OK : sq__rc(cn, rc, "oldest due of user");
 }
 
 static jq_err r_stats(struct conn *cn, struct sctx *c, void *arg)
@@ -235,7 +269,8 @@ static jq_err r_stats(struct conn *cn, struct sctx *c, void *arg)
     struct stats_args *a = arg;
     json_t *counts = zero_counts();
     a->doc = json_pack("{s:s, s:o}", "scope", a->scope ? "user" : "global", "counts", counts);
-    return a->scope ? user_counts(cn, c, a->scope, counts) : global_stats(cn, c, a->doc, counts);
+    return a->scope ? user_stats(cn, c, a->scope, a->doc, counts)
+                    : global_stats(cn, c, a->doc, counts);
 }
 
 jq_err sq__op_stats(void *self, struct sctx *c, const char *scope, json_t **out)
