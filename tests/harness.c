@@ -330,11 +330,14 @@ static size_t ts_on_header(char *p, size_t sz, size_t n, void *ud)
     if (len >= 5 && !strncmp(p, "HTTP/", 5)) {   /* new response (e.g. after 100) */
         r->statements = -1;
         r->content_type[0] = r->allow[0] = r->retry_after[0] = r->etag[0] = '\0';
+        r->cache_control[0] = r->replayed[0] = '\0';
     } else if (ts_hdr(p, len, "X-Jobq-Statements", num, sizeof num)) {
         r->statements = strtol(num, NULL, 10);
     } else if (!ts_hdr(p, len, "Content-Type", r->content_type, TS_HDR_MAX) &&
                !ts_hdr(p, len, "Allow", r->allow, TS_HDR_MAX) &&
-               !ts_hdr(p, len, "Retry-After", r->retry_after, TS_HDR_MAX)) {
+               !ts_hdr(p, len, "Retry-After", r->retry_after, TS_HDR_MAX) &&
+               !ts_hdr(p, len, "Cache-Control", r->cache_control, TS_HDR_MAX) &&
+               !ts_hdr(p, len, "Idempotent-Replayed", r->replayed, TS_HDR_MAX)) {
         ts_hdr(p, len, "ETag", r->etag, TS_HDR_MAX);
     }
     return len;
@@ -687,11 +690,15 @@ void testsrv_stop(struct testsrv *s)
 
 /* ------------------------------------------------------------------ domain helpers */
 
-const char *ts_token_id(struct testsrv *s, const char *user_id, const char *role, char *id_out)
+/* POST /v1/tokens; limit < 0 omits active_limit. */
+static const char *ts_token_make(struct testsrv *s, const char *user_id, const char *role,
+                                 long limit, char *id_out)
 {
     struct resp r;
-    char body[512];
-    snprintf(body, sizeof body, "{\"user_id\":\"%s\",\"role\":\"%s\",\"name\":\"t\"}", user_id, role);
+    char body[512], lim[48] = "";
+    if (limit >= 0) snprintf(lim, sizeof lim, ",\"active_limit\":%ld", limit);
+    snprintf(body, sizeof body, "{\"user_id\":\"%s\",\"role\":\"%s\",\"name\":\"t\"%s}",
+             user_id, role, lim);
     long st = ts_req(s, "POST", "/v1/tokens", s->admin, body, &r);
     const char *tok = jstr(r.json, "token");
     if (st != 201 || !tok) {
@@ -705,6 +712,16 @@ const char *ts_token_id(struct testsrv *s, const char *user_id, const char *role
     if (id_out) snprintf(id_out, TS_ID_MAX, "%s", jstr(r.json, "id") ? jstr(r.json, "id") : "");
     resp_free(&r);
     return t->token;
+}
+
+const char *ts_token_id(struct testsrv *s, const char *user_id, const char *role, char *id_out)
+{
+    return ts_token_make(s, user_id, role, -1, id_out);
+}
+
+const char *ts_token_limit(struct testsrv *s, const char *user_id, const char *role, long limit)
+{
+    return ts_token_make(s, user_id, role, limit, NULL);
 }
 
 const char *ts_token(struct testsrv *s, const char *user_id, const char *role)

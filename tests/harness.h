@@ -103,6 +103,8 @@ struct resp {
     char allow[TS_HDR_MAX];
     char retry_after[TS_HDR_MAX];
     char etag[TS_HDR_MAX];
+    char cache_control[TS_HDR_MAX];   /* Cache-Control, "" when absent */
+    char replayed[TS_HDR_MAX];        /* Idempotent-Replayed, "" when absent */
 };
 void resp_free(struct resp *r);   /* frees contents; safe on a zeroed resp */
 
@@ -169,6 +171,8 @@ long ts_reqf(struct testsrv *s, const char *method, const char *token, const cha
 const char *ts_token(struct testsrv *s, const char *user_id, const char *role);
 /* Same, also returns the token id (for DELETE /v1/tokens/{id}); id_out >= TS_ID_MAX. */
 const char *ts_token_id(struct testsrv *s, const char *user_id, const char *role, char *id_out);
+/* Same with "active_limit": limit (issue 4; 0 = unlimited). Aborts on error. */
+const char *ts_token_limit(struct testsrv *s, const char *user_id, const char *role, long limit);
 /* POST /v1/jobs; returns status; on 201 copies the job id into id (TS_ID_MAX). */
 long ts_enqueue(struct testsrv *s, const char *token, const char *body_json, char *id);
 /* POST /v1/queues/{queue}/claim with body_json (NULL = {"worker_id":"w1"}). */
