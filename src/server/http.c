@@ -8,10 +8,13 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/json.h"
 #include "common/log.h"
@@ -26,7 +29,12 @@ enum {
 
 struct http {
     struct MHD_Daemon *daemon;
+    pthread_mutex_t mu;
+    pthread_cond_t idle;         /* signalled when inflight drops to 0 */
+    int inflight;                /* requests between their first callback and completion */
 };
+
+enum { DRAIN_MAX_MS = 10000 };   /* shutdown waits this long for replies in flight */
 
 static const short status_of[JQ_E__COUNT] = {
     [JQ_E_OK] = 200, [JQ_E_INVALID] = 400, [JQ_E_BAD_JSON] = 400, [JQ_E_UNAUTH] = 401,
@@ -157,12 +165,17 @@ static void free_req(struct req *q)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    struct http *h = cls;
     (void)conn;
     (void)toe;
-    if (*con_cls)
-        free_req(*con_cls);
+    if (!*con_cls)
+        return;
+    free_req(*con_cls);
     *con_cls = NULL;
+    pthread_mutex_lock(&h->mu);
+    if (--h->inflight == 0)
+        pthread_cond_broadcast(&h->idle);
+    pthread_mutex_unlock(&h->mu);
 }
 
 /* --- request assembly --- */
@@ -219,6 +232,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!(q = new_req(d, conn, method, url)))
             return MHD_NO;
         *con_cls = q;
+        pthread_mutex_lock(&d->http->mu);
+        d->http->inflight++;
+        pthread_mutex_unlock(&d->http->mu);
         if (q->too_large) {     /* declared too big: answer now, skip the upload */
             reply_err(q, JQ_E_TOO_LARGE, NULL, "request body is over %lld bytes",
                       (long long)d->cfg.body_max);
@@ -275,11 +291,15 @@ struct http *http_start(struct jobqd *d, int *port)
     if (!h)
         return NULL;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_ERROR_LOG | MHD_USE_ITC |   /* ITC: needed by MHD_quiesce_daemon */
+                     (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->idle, NULL);
+    d->http = h;                 /* request callbacks count in-flight requests on it */
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, d,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->cfg.max_connections,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
@@ -288,6 +308,7 @@ struct http *http_start(struct jobqd *d, int *port)
         MHD_OPTION_END);
     if (!h->daemon) {
         log_error("cannot listen on %s:%lld", d->cfg.host, (long long)d->cfg.port);
+        d->http = NULL;
         free(h);
         return NULL;
     }
@@ -297,10 +318,24 @@ struct http *http_start(struct jobqd *d, int *port)
     return h;
 }
 
+/* Stops accepting, lets requests in flight reply (long-polls were woken by
+ * events_close), then stops the daemon and its connection threads. */
 void http_stop(struct http *h)
 {
     if (!h)
         return;
+    MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += DRAIN_MAX_MS / 1000;
+    pthread_mutex_lock(&h->mu);
+    while (h->inflight > 0 && pthread_cond_timedwait(&h->idle, &h->mu, &ts) == 0)
+        ;
+    pthread_mutex_unlock(&h->mu);
     MHD_stop_daemon(h->daemon);
+    pthread_cond_destroy(&h->idle);
+    pthread_mutex_destroy(&h->mu);
     free(h);
 }

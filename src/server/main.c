@@ -48,7 +48,7 @@ static int run(struct jobqd *d)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);   /* every thread inherits the mask */
-    if (!(d->maint = maint_start(d)) || !(d->http = http_start(d, &port)))
+    if (!maint_start(d) || !http_start(d, &port))
         return 1;
     log_info("jobqd listening on %s:%d (db %s, sync %s)", d->cfg.host, port, d->cfg.db,
              d->cfg.sync);
