@@ -20,6 +20,12 @@ static store *open_tmp(char *dir, size_t cap)
     return s;
 }
 
+/* Plans whose GROUP BY sorts a bounded set (an hour of per-minute rows). */
+static bool sorts_bounded_set(const char *what)
+{
+    return strncmp(what, "stats_", 6) == 0;
+}
+
 static void expect_plan(store *s, const char *what, const char *needle)
 {
     char plan[2048];
@@ -27,7 +33,8 @@ static void expect_plan(store *s, const char *what, const char *needle)
     if (!CHECK(strstr(plan, needle) != NULL))
         fprintf(stderr, "  plan of %s lacks '%s':\n%s", what, needle, plan);
     /* never a full table scan (an ordered walk of an index with a LIMIT is fine) */
-    if (!CHECK(strstr(plan, "SCAN jobs\n") == NULL && strstr(plan, "TEMP B-TREE") == NULL))
+    if (!CHECK(strstr(plan, "SCAN jobs\n") == NULL &&
+               (strstr(plan, "TEMP B-TREE") == NULL || sorts_bounded_set(what))))
         fprintf(stderr, "  plan of %s scans jobs:\n%s", what, plan);
 }
 
@@ -46,6 +53,22 @@ TEST(hot_statements_use_their_indexes)
     expect_plan(s, "get", "USING INDEX sqlite_autoindex_jobs_1 (id=?)");
     expect_plan(s, "logs", "USING INDEX job_logs_job (job_id=? AND id>?)");
     expect_plan(s, "token", "USING INDEX sqlite_autoindex_tokens_2 (hash=?)");
+    /* issue 4: dedup, result cache, unique keys, cursor pages, cleanup, stats */
+    expect_plan(s, "dedup", "USING INDEX jobs_dedup (user_id=? AND type=? AND params_hash=? AND created_at>?)");
+    expect_plan(s, "cache", "USING INDEX jobs_cache (user_id=? AND type=? AND params_hash=? AND completed_at>?)");
+    expect_plan(s, "unique", "USING INDEX jobs_unique_key (user_id=? AND unique_key=?)");
+    expect_plan(s, "cursor_user", "USING INDEX jobs_user_created (user_id=? AND (created_at,id)<(?,?))");
+    expect_plan(s, "cursor_user_status",
+                "USING INDEX jobs_user_status (user_id=? AND status=? AND (created_at,id)<(?,?))");
+    expect_plan(s, "cursor_all_asc", "USING INDEX jobs_created ((created_at,id)>(?,?))");
+    expect_plan(s, "cleanup", "USING INDEX jobs_cleanup (completed_at<?)");
+    expect_plan(s, "cleanup_logs", "USING INDEX job_logs_job (job_id=?)");
+    expect_plan(s, "oldest_due", "USING INDEX jobs_pending_age (queue=? AND run_at<?)");
+    expect_plan(s, "stats_types", "USING PRIMARY KEY (minute>?)");
+    expect_plan(s, "stats_minutes", "USING PRIMARY KEY (minute>?)");
+    expect_plan(s, "counts_user", "USING PRIMARY KEY (dim=? AND key=?)");
+    expect_plan(s, "cancel_filter", "USING INDEX jobs_user_status (user_id=? AND status=?)");
+    expect_plan(s, "batch_existing", "USING INDEX jobs_unique_key (user_id=? AND unique_key=?)");
     char plan[256];
     CHECK_EQ(store_explain(s, "nonsense", plan, sizeof plan), JQ_E_NOT_FOUND);
     store_close(s);

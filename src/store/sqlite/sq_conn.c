@@ -316,12 +316,12 @@ static const char *const st_sql[ST__COUNT] = {
         "UPDATE jobs SET status='cancelled', completed_at=?3, updated_at=?3, lease_token=NULL,"
         " lease_expires_at=NULL WHERE id IN (SELECT value FROM json_each(?1))"
         " AND (?2 IS NULL OR user_id=?2) AND status IN ('pending','processing')",
-    [ST_CANCEL_FILTER] =
-        "UPDATE jobs SET status='cancelled', completed_at=?3, updated_at=?3, lease_token=NULL,"
-        " lease_expires_at=NULL WHERE id IN (SELECT id FROM jobs"
-        " WHERE (?2 IS NULL OR user_id=?2) AND status IN ('pending','processing')"
-        " AND (?4 IS NULL OR status=?4) AND (?5 IS NULL OR type=?5) AND (?6 IS NULL OR queue=?6)"
-        " LIMIT ?7)",
+#define CANCEL_SET "UPDATE jobs SET status='cancelled', completed_at=?3, updated_at=?3," \
+    " lease_token=NULL, lease_expires_at=NULL WHERE id IN (SELECT id FROM jobs WHERE "
+#define CANCEL_WHERE " status IN ('pending','processing') AND (?4 IS NULL OR status=?4)" \
+    " AND (?5 IS NULL OR type=?5) AND (?6 IS NULL OR queue=?6) LIMIT ?7)"
+    [ST_CANCEL_FILTER] = CANCEL_SET "coalesce(?2, 1) AND" CANCEL_WHERE,   /* all users */
+    [ST_CANCEL_FILTER_USER] = CANCEL_SET "user_id=?2 AND" CANCEL_WHERE,
     [ST_CLEANUP_LOGS] =
         "DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs INDEXED BY jobs_cleanup"
         " WHERE status IN ('completed','failed','cancelled') AND completed_at<?1"
@@ -566,7 +566,7 @@ static const struct plan_name plans[] = {
     {"cleanup", ST_CLEANUP_JOBS, -1}, {"cleanup_logs", ST_CLEANUP_LOGS, -1},
     {"oldest_due", ST_OLDEST_DUE, -1}, {"stats_types", ST_STATS_TYPES, -1},
     {"stats_minutes", ST_STATS_MINUTES, -1}, {"counts_user", ST_COUNTS_USER, -1},
-    {"cancel_filter", ST_CANCEL_FILTER, -1}, {"batch_existing", ST_BATCH_EXISTING, -1},
+    {"cancel_filter", ST_CANCEL_FILTER_USER, -1}, {"batch_existing", ST_BATCH_EXISTING, -1},
 };
 
 jq_err sq__explain(struct conn *cn, const char *what, char *out, size_t cap)

@@ -343,12 +343,13 @@ static jq_err w_cancel_many(struct conn *cn, struct sctx *c, void *arg)
 {
     struct cancel_args *a = arg;
     const struct cancel_req *in = a->in;
-    sqlite3_stmt *st = sq__st(cn, c, in->ids ? ST_CANCEL_IDS : ST_CANCEL_FILTER);
+    sqlite3_stmt *st = sq__st(cn, c, in->ids ? ST_CANCEL_IDS
+                                          : in->scope ? ST_CANCEL_FILTER_USER : ST_CANCEL_FILTER);
     if (!st)
         return JQ_E_STORAGE;
     if (in->ids)
         sqlite3_bind_text(st, 1, a->ids, -1, SQLITE_STATIC);
-    sq__bind_opt_text(st, 2, in->scope);
+    sq__bind_opt_text(st, 2, in->scope);     /* ST_CANCEL_FILTER: NULL, read as true */
     sqlite3_bind_int64(st, 3, c->now_ms);
     if (!in->ids) {
         sq__bind_opt_text(st, 4, in->status >= 0 ? job_status_name(in->status) : NULL);
