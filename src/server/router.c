@@ -33,6 +33,7 @@ static const struct route routes[] = {
     {"POST", "/v1/jobs/{}/logs", W | A, I, api_logs_add},
     {"GET", "/v1/jobs/{}/logs", U | W | A, 0, api_logs_list},
     {"POST", "/v1/queues/{}/claim", W | A, 0, api_work_claim},
+    {"POST", "/v1/queues/{}/next", W | A, 0, api_work_next},
     {"GET", "/v1/stats", U | W | A, 0, api_stats},
     {"POST", "/v1/tokens", A, 0, api_tokens_create},
     {"DELETE", "/v1/tokens/{}", A, 0, api_tokens_revoke},

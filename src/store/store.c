@@ -147,6 +147,21 @@ jq_err store_claim(store *s, struct sctx *c, const struct claim_req *in, struct 
     return s->ops->claim(s->self, c, in, out);
 }
 
+jq_err store_finish_claim(store *s, struct sctx *c, const struct finish_req *in,
+                          struct finish_out *out)
+{
+    assert(in->claim.max >= 0 && in->n_complete >= 0 && in->n_fail >= 0);
+    return s->ops->finish_claim(s->self, c, in, out);
+}
+
+void finish_out_fini(struct finish_out *o)
+{
+    free(o->errors);
+    o->errors = NULL;
+    o->n_errors = 0;
+    job_list_fini(&o->claimed);
+}
+
 jq_err store_heartbeat(store *s, struct sctx *c, const char *id, const char *lease,
                        const struct progress *p, struct job *out)
 {

@@ -137,6 +137,30 @@ struct fail_req {
     bool retryable;
 };
 
+/* One job to finish in a finish-and-claim call. */
+struct finish_item {
+    const char *id, *lease;
+    const char *result;            /* complete: JSON text or NULL */
+    struct fail_req fail;          /* fail: the outcome */
+};
+
+/* Completes and fails jobs, then claims, in one operation (one commit). */
+struct finish_req {
+    const struct finish_item *complete, *fail;
+    int n_complete, n_fail;
+    struct claim_req claim;        /* claim.max == 0: claim nothing */
+};
+
+struct finish_err { bool is_fail; int index; jq_err err; };
+
+struct finish_out {
+    int completed, failed;
+    struct finish_err *errors;     /* malloc'd, n_errors of them */
+    int n_errors;
+    struct job_list claimed;
+};
+void finish_out_fini(struct finish_out *o);
+
 struct progress {
     int percent;               /* -1: unchanged */
     const char *message;       /* NULL: unchanged */
@@ -203,6 +227,8 @@ struct store_ops {
     jq_err (*retry)(void *self, struct sctx *c, const char *id, const char *scope, struct job *out);
     jq_err (*remove)(void *self, struct sctx *c, const char *id, const char *scope);
     jq_err (*claim)(void *self, struct sctx *c, const struct claim_req *in, struct job_list *out);
+    jq_err (*finish_claim)(void *self, struct sctx *c, const struct finish_req *in,
+                           struct finish_out *out);
     jq_err (*heartbeat)(void *self, struct sctx *c, const char *id, const char *lease,
                         const struct progress *p, struct job *out);
     jq_err (*complete)(void *self, struct sctx *c, const char *id, const char *lease,
@@ -245,6 +271,8 @@ jq_err store_cancel(store *s, struct sctx *c, const char *id, const char *scope,
 jq_err store_retry(store *s, struct sctx *c, const char *id, const char *scope, struct job *out);
 jq_err store_remove(store *s, struct sctx *c, const char *id, const char *scope);
 jq_err store_claim(store *s, struct sctx *c, const struct claim_req *in, struct job_list *out);
+jq_err store_finish_claim(store *s, struct sctx *c, const struct finish_req *in,
+                          struct finish_out *out);
 jq_err store_heartbeat(store *s, struct sctx *c, const char *id, const char *lease,
                        const struct progress *p, struct job *out);
 jq_err store_complete(store *s, struct sctx *c, const char *id, const char *lease,

@@ -76,6 +76,7 @@ void api_jobs_cancel(struct req *q);
 void api_jobs_retry(struct req *q);
 void api_jobs_delete(struct req *q);
 void api_work_claim(struct req *q);
+void api_work_next(struct req *q);
 void api_work_heartbeat(struct req *q);
 void api_work_complete(struct req *q);
 void api_work_fail(struct req *q);

@@ -5,7 +5,9 @@
  */
 #include "server/api/api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/clock.h"
 #include "server/maint.h"
@@ -22,17 +24,23 @@
         job_fini(&j_);                                          \
     } while (0)
 
+/* Tells maintenance when the earliest of these new leases runs out. */
+static void reply_claimed_poke(struct req *q, const struct job_list *l)
+{
+    int64_t first_lease = 0;
+    for (int i = 0; i < l->n; i++)
+        if (!first_lease || l->jobs[i].lease_expires_at < first_lease)
+            first_lease = l->jobs[i].lease_expires_at;
+    if (first_lease)
+        maint_poke(q->d->maint, MT_RESCUE, first_lease);
+}
+
 static void reply_claimed(struct req *q, struct job_list *l)
 {
     json_t *jobs = json_array();
-    int64_t first_lease = 0;
-    for (int i = 0; i < l->n; i++) {
+    for (int i = 0; i < l->n; i++)
         json_array_append_new(jobs, api_job_json(&l->jobs[i], true));
-        if (!first_lease || l->jobs[i].lease_expires_at < first_lease)
-            first_lease = l->jobs[i].lease_expires_at;
-    }
-    if (first_lease)
-        maint_poke(q->d->maint, MT_RESCUE, first_lease);
+    reply_claimed_poke(q, l);
     reply_json(q, 200, json_pack("{s:o}", "jobs", jobs));
     job_list_fini(l);
 }
@@ -131,5 +139,149 @@ void api_work_fail(struct req *q)
         want_bool(q, b, "retryable", &in.retryable)) {
         LEASED_WRITE(q, store_fail(q->d->st, &q->sc, q->params[0], lease, &in, &j_));
     }
+    json_decref(b);
+}
+
+/* --- finish and claim in one round trip --- */
+
+enum { FINISH_MAX = 100 };
+
+/* Rewrites the field of the error a validator wrote as list[i].field. */
+static void prefix_field(struct req *q, const char *list, size_t i)
+{
+    json_t *e = json_object_get(q->reply, "error");
+    const char *f = json_string_value(json_object_get(e, "field"));
+    char name[96];
+    snprintf(name, sizeof name, "%s[%zu]%s%s", list, i, f ? "." : "", f ? f : "");
+    json_object_set_new(e, "field", json_string(name));
+}
+
+/* Validates one complete/fail item (borrowing strings from o) into it. */
+static bool parse_item(struct req *q, json_t *o, bool fail, struct finish_item *it,
+                       char **result)
+{
+    static const char *const c_allowed[] = {"id", "lease_token", "result", NULL};
+    static const char *const f_allowed[] = {"id", "lease_token", "error_message", "error_code",
+                                            "retryable", NULL};
+    const char *const *allowed = fail ? f_allowed : c_allowed;
+    const char *key;
+    json_t *v;
+    if (!json_is_object(o)) {
+        reply_err(q, JQ_E_INVALID, NULL, "each item must be an object");
+        return false;
+    }
+    json_object_foreach(o, key, v) {
+        const char *const *a = allowed;
+        while (*a && strcmp(*a, key))
+            a++;
+        if (!*a) {
+            reply_err(q, JQ_E_INVALID, key, "unknown field '%.64s'", key);
+            return false;
+        }
+    }
+    it->fail.retryable = true;
+    if (!want_str(q, o, "id", true, ID_LEN, &it->id) ||
+        !want_str(q, o, "lease_token", true, 64, &it->lease))
+        return false;
+    if (!id_valid(it->id)) {
+        reply_err(q, JQ_E_INVALID, "id", "not a job id");
+        return false;
+    }
+    if (!fail)
+        return want_json(q, o, "result", false, RESULT_MAX, result);
+    return want_str(q, o, "error_message", true, TEXT_MAX, &it->fail.error_message) &&
+           want_name(q, o, "error_code", false, &it->fail.error_code) &&
+           want_bool(q, o, "retryable", &it->fail.retryable);
+}
+
+/* Parses one list of the body; *n gets its length. */
+static bool parse_list(struct req *q, json_t *b, const char *name, struct finish_item *items,
+                       char **results, int *n)
+{
+    json_t *arr = json_object_get(b, name);
+    *n = 0;
+    if (!arr || json_is_null(arr))
+        return true;
+    if (!json_is_array(arr) || json_array_size(arr) > FINISH_MAX) {
+        reply_err(q, JQ_E_INVALID, name, "%s must be an array of at most %d items", name,
+                  FINISH_MAX);
+        return false;
+    }
+    for (size_t i = 0; i < json_array_size(arr); i++, ++*n) {
+        bool fail = strcmp(name, "fail") == 0;
+        if (!parse_item(q, json_array_get(arr, i), fail, &items[i], &results[i])) {
+            prefix_field(q, name, i);
+            return false;
+        }
+        items[i].result = results[i];
+    }
+    return true;
+}
+
+static void reply_next(struct req *q, const struct finish_out *o, const struct finish_req *in,
+                       struct job_list *claimed)
+{
+    json_t *errors = json_array(), *jobs = json_array();
+    for (int i = 0; i < o->n_errors; i++) {
+        const struct finish_err *e = &o->errors[i];
+        const struct finish_item *it = e->is_fail ? &in->fail[e->index] : &in->complete[e->index];
+        json_array_append_new(errors, json_pack("{s:s, s:i, s:s, s:s}", "list",
+            e->is_fail ? "fail" : "complete", "index", e->index, "id", it->id, "code",
+            jq_err_code(e->err)));
+    }
+    for (int i = 0; i < claimed->n; i++)
+        json_array_append_new(jobs, api_job_json(&claimed->jobs[i], true));
+    reply_json(q, 200, json_pack("{s:i, s:i, s:o, s:o}", "completed", o->completed, "failed",
+                                 o->failed, "errors", errors, "jobs", jobs));
+}
+
+static void run_next(struct req *q, struct finish_req *in, int64_t wait)
+{
+    struct finish_out o;
+    jq_err err = store_finish_claim(q->d->st, &q->sc, in, &o);
+    if (err) {
+        api_store_err(q, err);
+        return;
+    }
+    struct job_list more = {0}, *claimed = &o.claimed;
+    if (o.claimed.n == 0 && in->claim.max > 0 && wait > 0) {   /* finished: now long-poll */
+        err = claim_wait(q, &in->claim, wait, &more);
+        claimed = &more;
+    }
+    if (err)
+        api_store_err(q, err);
+    else
+        reply_next(q, &o, in, claimed);
+    if (claimed->n)
+        reply_claimed_poke(q, claimed);
+    job_list_fini(&more);
+    finish_out_fini(&o);
+}
+
+void api_work_next(struct req *q)
+{
+    static const char *const allowed[] = {"worker_id", "complete", "fail", "max", "lease_ms",
+                                          "wait_ms", NULL};
+    struct finish_item comp[FINISH_MAX] = {{0}}, fail[FINISH_MAX] = {{0}};
+    char *results[FINISH_MAX] = {0}, *unused[FINISH_MAX] = {0};
+    json_t *b = api_body(q, allowed);
+    struct finish_req in = {.complete = comp, .fail = fail,
+                            .claim = {.queue = q->params[0], .lease_ms = q->d->cfg.lease_ms}};
+    int64_t max = 1, wait = 0;
+    if (!b)
+        return;
+    if (!valid_name(in.claim.queue)) {
+        reply_err(q, JQ_E_INVALID, "queue", "queue must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+    } else if (want_str(q, b, "worker_id", true, NAME_MAX_LEN, &in.claim.worker_id) &&
+               want_int(q, b, "lease_ms", LEASE_MIN_MS, LEASE_MAX_MS, &in.claim.lease_ms) &&
+               want_int(q, b, "max", 0, CLAIM_MAX, &max) &&
+               want_int(q, b, "wait_ms", 0, WAIT_MAX_MS, &wait) &&
+               parse_list(q, b, "complete", comp, results, &in.n_complete) &&
+               parse_list(q, b, "fail", fail, unused, &in.n_fail)) {
+        in.claim.max = (int)max;
+        run_next(q, &in, wait);
+    }
+    for (int i = 0; i < FINISH_MAX; i++)
+        free(results[i]);
     json_decref(b);
 }

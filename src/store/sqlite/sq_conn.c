@@ -374,6 +374,25 @@ static const char *const st_sql[ST__COUNT] = {
         " WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_pickup"
         " WHERE status='pending' AND queue=?1 AND run_at<=?2"
         " AND (expires_at IS NULL OR expires_at>?2) ORDER BY priority DESC, run_at, id LIMIT ?5) RETURNING " JOB_COLS,
+    /* finish many: ?1 JSON [{"i":id,"l":lease,"r":result}|{"i","l","m","c","y"}], ?2 now */
+    [ST_COMPLETE_MANY] =
+        "UPDATE jobs SET status='completed', result=j.value->'r', completed_at=?2, updated_at=?2,"
+        " lease_token=NULL, lease_expires_at=NULL FROM json_each(?1) j"
+        " WHERE jobs.id=j.value->>'i' AND jobs.lease_token=j.value->>'l'"
+        " AND jobs.status='processing' AND jobs.lease_expires_at>?2 RETURNING jobs.id",
+    [ST_FAIL_MANY] =
+        "UPDATE jobs SET"
+        " status=CASE WHEN jq_retry(attempts, max_attempts, j.value->>'y')"
+        "   THEN 'pending' ELSE 'failed' END,"
+        " run_at=CASE WHEN jq_retry(attempts, max_attempts, j.value->>'y')"
+        "   THEN ?2 + jq_backoff(attempts) ELSE run_at END,"
+        " completed_at=CASE WHEN jq_retry(attempts, max_attempts, j.value->>'y')"
+        "   THEN NULL ELSE ?2 END,"
+        " error_message=j.value->>'m', error_code=j.value->>'c', lease_token=NULL,"
+        " lease_expires_at=NULL, updated_at=?2 FROM json_each(?1) j"
+        " WHERE jobs.id=j.value->>'i' AND jobs.lease_token=j.value->>'l'"
+        " AND jobs.status='processing' AND jobs.lease_expires_at>?2 RETURNING jobs.id",
+    [ST_EXISTING_IDS] = "SELECT id FROM jobs WHERE id IN (SELECT value->>'i' FROM json_each(?1))",
     [ST_HEARTBEAT] =
         "UPDATE jobs SET lease_expires_at=?3+?4, updated_at=?3,"
         " progress_percent=coalesce(?5, progress_percent),"
@@ -566,7 +585,8 @@ static const struct plan_name plans[] = {
     {"cleanup", ST_CLEANUP_JOBS, -1}, {"cleanup_logs", ST_CLEANUP_LOGS, -1},
     {"oldest_due", ST_OLDEST_DUE, -1}, {"stats_types", ST_STATS_TYPES, -1},
     {"stats_minutes", ST_STATS_MINUTES, -1}, {"counts_user", ST_COUNTS_USER, -1},
-    {"cancel_filter", ST_CANCEL_FILTER_USER, -1}, {"batch_existing", ST_BATCH_EXISTING, -1},
+    {"cancel_filter", ST_CANCEL_FILTER_USER, -1}, {"complete_many", ST_COMPLETE_MANY, -1},
+    {"fail_many", ST_FAIL_MANY, -1}, {"batch_existing", ST_BATCH_EXISTING, -1},
 };
 
 jq_err sq__explain(struct conn *cn, const char *what, char *out, size_t cap)

@@ -22,7 +22,7 @@
 /* Fixed statements, prepared once per connection on first use. */
 enum st_id {
     ST_INSERT, ST_GET, ST_STATUS_OF, ST_CANCEL, ST_RETRY, ST_DELETE, ST_DELETE_LOGS,
-    ST_CLAIM, ST_HEARTBEAT, ST_COMPLETE, ST_FAIL, ST_RESCUE, ST_NEXT_LEASE, ST_EXPIRE, ST_NEXT_EXPIRY,
+    ST_CLAIM, ST_COMPLETE_MANY, ST_FAIL_MANY, ST_EXISTING_IDS, ST_HEARTBEAT, ST_COMPLETE, ST_FAIL, ST_RESCUE, ST_NEXT_LEASE, ST_EXPIRE, ST_NEXT_EXPIRY,
     ST_LOG_INSERT, ST_LOGS, ST_TOKEN_ADD, ST_TOKEN_REVOKE, ST_TOKEN_FIND, ST_TOKEN_COUNT,
     ST_FIND_UNIQUE, ST_FIND_DEDUP, ST_FIND_CACHE, ST_ACTIVE_COUNT, ST_IDEM_GET, ST_IDEM_PUT,
     ST_BATCH_INSERT, ST_BATCH_EXISTING, ST_CANCEL_IDS, ST_CANCEL_FILTER, ST_CANCEL_FILTER_USER, ST_CLEANUP_LOGS,
@@ -121,6 +121,11 @@ jq_err sq__op_retry(void *self, struct sctx *c, const char *id, const char *scop
 jq_err sq__op_remove(void *self, struct sctx *c, const char *id, const char *scope);
 jq_err sq__op_claim(void *self, struct sctx *c, const struct claim_req *in,
                     struct job_list *out);
+/* Claims into out in pickup order (the claim part of claim and finish-and-claim). */
+jq_err sq__claim(struct conn *cn, struct sctx *c, const struct claim_req *in,
+                 struct job_list *out);
+jq_err sq__op_finish_claim(void *self, struct sctx *c, const struct finish_req *in,
+                          struct finish_out *out);
 jq_err sq__op_heartbeat(void *self, struct sctx *c, const char *id, const char *lease,
                         const struct progress *p, struct job *out);
 jq_err sq__op_complete(void *self, struct sctx *c, const char *id, const char *lease,

@@ -587,21 +587,27 @@ static int by_pickup_order(const void *x, const void *y)
     return strcmp(a->id, b->id);
 }
 
-static jq_err w_claim(struct conn *cn, struct sctx *c, void *arg)
+jq_err sq__claim(struct conn *cn, struct sctx *c, const struct claim_req *in,
+                 struct job_list *out)
 {
-    struct claim_args *a = arg;
     sqlite3_stmt *st = sq__st(cn, c, ST_CLAIM);
     if (!st)
         return JQ_E_STORAGE;
-    sqlite3_bind_text(st, 1, a->in->queue, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, in->queue, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, c->now_ms);
-    sqlite3_bind_text(st, 3, a->in->worker_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, a->in->lease_ms);
-    sqlite3_bind_int(st, 5, a->in->max);
-    jq_err err = many_jobs(cn, st, a->out);
-    if (!err && a->out->n > 1)   /* RETURNING order is unspecified; give pickup order */
-        qsort(a->out->jobs, (size_t)a->out->n, sizeof *a->out->jobs, by_pickup_order);
+    sqlite3_bind_text(st, 3, in->worker_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, in->lease_ms);
+    sqlite3_bind_int(st, 5, in->max);
+    jq_err err = many_jobs(cn, st, out);
+    if (!err && out->n > 1)   /* RETURNING order is unspecified; give pickup order */
+        qsort(out->jobs, (size_t)out->n, sizeof *out->jobs, by_pickup_order);
     return err;
+}
+
+static jq_err w_claim(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct claim_args *a = arg;
+    return sq__claim(cn, c, a->in, a->out);
 }
 
 jq_err sq__op_claim(void *self, struct sctx *c, const struct claim_req *in,

@@ -206,6 +206,7 @@ static const struct store_ops sq_ops = {
     .retry = sq__op_retry,
     .remove = sq__op_remove,
     .claim = sq__op_claim,
+    .finish_claim = sq__op_finish_claim,
     .heartbeat = sq__op_heartbeat,
     .complete = sq__op_complete,
     .fail = sq__op_fail,
