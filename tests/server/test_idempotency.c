@@ -247,4 +247,49 @@ TEST(concurrent_same_key_makes_one_job)
     testsrv_stop(s);
 }
 
+/* A worker whose reply was lost retries with the key: no second log, no second failure. */
+TEST(logs_heartbeat_fail_retry_replay)
+{
+    struct st_ctx c = st_setup();
+    struct resp a, b;
+    char id[TS_ID_MAX], lease[TS_ID_MAX], path[128], body[256];
+    st_enq(c.s, c.alice, id, "{\"type\":\"t\",\"queue\":\"wq\",\"max_attempts\":1}");
+    REQUIRE(ts_claim1(c.s, c.worker, "wq", id, lease));
+    snprintf(path, sizeof path, "/v1/jobs/%s/logs", id);
+    snprintf(body, sizeof body, "{\"lease_token\":\"%s\",\"level\":\"info\",\"message\":\"once\"}",
+             lease);
+    CHECK_EQ(post_key(c.s, c.worker, "log-1", path, body, &a), 201);
+    CHECK_EQ(post_key(c.s, c.worker, "log-1", path, body, &b), 201);
+    check_replay(&a, &b);
+    resp_free(&a);
+    resp_free(&b);
+    CHECK_EQ(ts_reqf(c.s, "GET", c.alice, NULL, &a, "/v1/jobs/%s/logs", id), 200);
+    CHECK_EQ(json_array_size(jpath(a.json, "logs")), 1);
+    resp_free(&a);
+    snprintf(path, sizeof path, "/v1/jobs/%s/heartbeat", id);
+    snprintf(body, sizeof body, "{\"lease_token\":\"%s\",\"progress_percent\":40}", lease);
+    CHECK_EQ(post_key(c.s, c.worker, "hb-1", path, body, &a), 200);
+    CHECK_EQ(post_key(c.s, c.worker, "hb-1", path, body, &b), 200);
+    check_replay(&a, &b);
+    resp_free(&a);
+    resp_free(&b);
+    snprintf(path, sizeof path, "/v1/jobs/%s/fail", id);
+    snprintf(body, sizeof body, "{\"lease_token\":\"%s\",\"error_message\":\"boom\"}", lease);
+    CHECK_EQ(post_key(c.s, c.worker, "fail-1", path, body, &a), 200);
+    CHECK_STR_EQ(jstr(a.json, "status"), "failed");
+    CHECK_EQ(post_key(c.s, c.worker, "fail-1", path, body, &b), 200);      /* not 409 */
+    check_replay(&a, &b);
+    resp_free(&a);
+    resp_free(&b);
+    snprintf(path, sizeof path, "/v1/jobs/%s/retry", id);
+    CHECK_EQ(post_key(c.s, c.alice, "retry-1", path, NULL, &a), 200);
+    CHECK_STR_EQ(jstr(a.json, "status"), "pending");
+    CHECK_EQ(post_key(c.s, c.alice, "retry-1", path, NULL, &b), 200);      /* not 409 */
+    check_replay(&a, &b);
+    resp_free(&a);
+    resp_free(&b);
+    CHECK_EQ(st_int(c.s, c.alice, id, "attempts"), 0);
+    testsrv_stop(c.s);
+}
+
 TEST_MAIN()
