@@ -19,6 +19,7 @@ enum {
     /* A list page is at most 1000 jobs x (64 KiB params + 256 KiB result) ~ 330 MB of JSON;
      * anything beyond this ceiling is not a jobq reply. */
     REPLY_MAX = 512 << 20,
+    IDEM_MAX = 255,          /* the API's cap on an Idempotency-Key */
 };
 
 #define URL_DEFAULT "http://127.0.0.1:8080"
@@ -36,6 +37,7 @@ struct jobq_client {
     char *code;                   /* last error code, malloc'd; NULL = "" */
     char *message;                /* last error message, malloc'd; NULL = "" */
     char *field;                  /* field to blame, malloc'd or NULL */
+    const char *idem;             /* Idempotency-Key of the call in progress, borrowed; NULL */
 };
 
 /* --- errors table --- */
@@ -363,11 +365,15 @@ static void set_method(CURL *h, const char *method, const char *body, size_t len
 static struct curl_slist *make_headers(const jobq_client *c, bool has_body)
 {
     struct curl_slist *l = NULL, *t;
+    char idem[300];                           /* "Idempotency-Key: " + at most 255 chars */
+    if (c->idem)
+        snprintf(idem, sizeof idem, "Idempotency-Key: %s", c->idem);
     const char *hs[] = {
         "Accept: application/json",
         has_body ? "Content-Type: application/json" : "Content-Type:",
         "Expect:",                            /* no 100-continue round trip */
         c->auth,
+        c->idem ? idem : NULL,
     };
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
         if (!hs[i])
@@ -442,6 +448,27 @@ int jobq__call(jobq_client *c, const char *method, const char *path, json_t *bod
     if (!(*reply = json_loadb(c->body.s, c->body.len, 0, &je)))
         return set_error(c, JOBQ_E_PROTOCOL, NULL, je.text, NULL);
     return JOBQ_E_OK;
+}
+
+int jobq__call_idem(jobq_client *c, const char *method, const char *path, json_t *body,
+                    const char *idem, json_t **reply)
+{
+    if (idem) {
+        size_t n = strlen(idem);
+        bool ok = n >= 1 && n <= IDEM_MAX;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = idem[i] >= 0x20 && idem[i] < 0x7f;   /* printable: no header injection */
+        if (!ok) {
+            if (reply)
+                *reply = NULL;
+            return jobq__fail(c, JOBQ_E_INVALID, "Idempotency-Key",
+                              "Idempotency-Key must be 1-255 printable ASCII characters");
+        }
+    }
+    c->idem = idem;
+    int err = jobq__call(c, method, path, body, 0, reply);
+    c->idem = NULL;
+    return err;
 }
 
 /* --- raw call --- */

@@ -26,6 +26,11 @@
 int jobq__call(jobq_client *c, const char *method, const char *path, json_t *body,
                long wait_ms, json_t **reply);
 
+/* jobq__call with an Idempotency-Key header (idem NULL: none); a key that is not 1-255
+ * printable ASCII characters answers JOBQ_E_INVALID before any request. */
+int jobq__call_idem(jobq_client *c, const char *method, const char *path, json_t *body,
+                    const char *idem, json_t **reply);
+
 /* Records a client-side error and returns err; JOBQ_E_INVALID (an argument refused before
  * any request) also clears the status and body of the previous call. field may be NULL. */
 int jobq__fail(jobq_client *c, int err, const char *field, const char *message);
@@ -63,6 +68,14 @@ jobq_job *jobq__job_from(const json_t *o);
 jobq_job_list *jobq__jobs_from(const json_t *arr);
 jobq_token *jobq__token_from(const json_t *o);
 int jobq__logs_from(const json_t *o, jobq_log_list **out);
+/* Member as malloc'd text (strings as they are, other values printed); NULL when null or
+ * missing; *ok turns false when a copy could not be made. */
+char *jobq__get_text(const json_t *o, const char *key, bool *ok);
+/* Integer member (numbers truncated); dflt when null, missing or not a number. */
+int64_t jobq__get_i64(const json_t *o, const char *key, int64_t dflt);
+/* Body of one create item (POST /v1/jobs or a batch item); batch leaves out dedup / cache.
+ * NULL with the last error set on bad input or no memory. */
+json_t *jobq__create_body(jobq_client *c, const jobq_new_job *in, bool batch);
 
 /* Returns a job parsed from reply into *out (when out is set) and decrefs reply;
  * JOBQ_E_PROTOCOL when the reply is not a job. Convenience for the job-returning routes. */

@@ -39,9 +39,7 @@ bool jobq__set_int(json_t *o, const char *key, long long val)
 
 /* --- reply members --- */
 
-/* Member as malloc'd text: strings as they are, numbers printed, null/missing as NULL.
- * *ok turns false when a copy could not be made. */
-static char *get_text(const json_t *o, const char *key, bool *ok)
+char *jobq__get_text(const json_t *o, const char *key, bool *ok)
 {
     const json_t *v = json_object_get(o, key);
     char *s = NULL;
@@ -66,6 +64,13 @@ static char *get_json(const json_t *o, const char *key, bool *ok)
     if (!s)
         *ok = false;
     return s;
+}
+
+int64_t jobq__get_i64(const json_t *o, const char *key, int64_t dflt)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v)
+         : json_is_real(v) ? (int64_t)json_real_value(v) : dflt;
 }
 
 /* Member as int; dflt when null, missing or not a number. */
@@ -124,30 +129,32 @@ jobq_job *jobq__job_from(const json_t *o)
     jobq_job *j = calloc(1, sizeof *j);
     if (!j)
         return NULL;
-    j->id = get_text(o, "id", &ok);
-    j->user_id = get_text(o, "user_id", &ok);
-    j->queue = get_text(o, "queue", &ok);
-    j->type = get_text(o, "type", &ok);
+    j->id = jobq__get_text(o, "id", &ok);
+    j->user_id = jobq__get_text(o, "user_id", &ok);
+    j->queue = jobq__get_text(o, "queue", &ok);
+    j->type = jobq__get_text(o, "type", &ok);
     j->params = get_json(o, "params", &ok);
-    j->status_name = get_text(o, "status", &ok);
+    j->status_name = jobq__get_text(o, "status", &ok);
     j->status = status_parse(j->status_name);
     j->priority = get_int(o, "priority", 0);
     j->attempts = get_int(o, "attempts", 0);
     j->max_attempts = get_int(o, "max_attempts", 0);
-    j->run_at = get_text(o, "run_at", &ok);
-    j->created_at = get_text(o, "created_at", &ok);
-    j->updated_at = get_text(o, "updated_at", &ok);
-    j->started_at = get_text(o, "started_at", &ok);
-    j->completed_at = get_text(o, "completed_at", &ok);
-    j->expires_at = get_text(o, "expires_at", &ok);
-    j->lease_expires_at = get_text(o, "lease_expires_at", &ok);
-    j->worker_id = get_text(o, "worker_id", &ok);
+    j->run_at = jobq__get_text(o, "run_at", &ok);
+    j->created_at = jobq__get_text(o, "created_at", &ok);
+    j->updated_at = jobq__get_text(o, "updated_at", &ok);
+    j->started_at = jobq__get_text(o, "started_at", &ok);
+    j->completed_at = jobq__get_text(o, "completed_at", &ok);
+    j->expires_at = jobq__get_text(o, "expires_at", &ok);
+    j->lease_expires_at = jobq__get_text(o, "lease_expires_at", &ok);
+    j->worker_id = jobq__get_text(o, "worker_id", &ok);
     j->progress_percent = get_int(o, "progress_percent", -1);
-    j->progress_message = get_text(o, "progress_message", &ok);
+    j->progress_message = jobq__get_text(o, "progress_message", &ok);
     j->result = get_json(o, "result", &ok);
-    j->error_message = get_text(o, "error_message", &ok);
-    j->error_code = get_text(o, "error_code", &ok);
-    j->lease_token = get_text(o, "lease_token", &ok);
+    j->error_message = jobq__get_text(o, "error_message", &ok);
+    j->error_code = jobq__get_text(o, "error_code", &ok);
+    j->lease_token = jobq__get_text(o, "lease_token", &ok);
+    j->deduplicated = json_is_true(json_object_get(o, "deduplicated"));
+    j->cached = json_is_true(json_object_get(o, "cached"));
     if (!ok) {
         jobq_job_free(j);
         return NULL;
@@ -162,6 +169,7 @@ void jobq_job_list_free(jobq_job_list *l)
     for (size_t i = 0; i < l->count; i++)
         jobq_job_free(l->jobs[i]);
     free(l->jobs);
+    free(l->next_cursor);
     free(l);
 }
 
@@ -217,12 +225,12 @@ jobq_token *jobq__token_from(const json_t *o)
     jobq_token *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    t->id = get_text(o, "id", &ok);
-    t->token = get_text(o, "token", &ok);
-    t->user_id = get_text(o, "user_id", &ok);
-    t->role = get_text(o, "role", &ok);
-    t->name = get_text(o, "name", &ok);
-    t->created_at = get_text(o, "created_at", &ok);
+    t->id = jobq__get_text(o, "id", &ok);
+    t->token = jobq__get_text(o, "token", &ok);
+    t->user_id = jobq__get_text(o, "user_id", &ok);
+    t->role = jobq__get_text(o, "role", &ok);
+    t->name = jobq__get_text(o, "name", &ok);
+    t->created_at = jobq__get_text(o, "created_at", &ok);
     if (!ok) {
         jobq_token_free(t);
         return NULL;
@@ -256,11 +264,11 @@ void jobq_log_list_free(jobq_log_list *l)
 static bool log_entry_init(jobq_log_entry *e, const json_t *o)
 {
     bool ok = true;
-    e->id = get_text(o, "id", &ok);
-    e->job_id = get_text(o, "job_id", &ok);
-    e->created_at = get_text(o, "created_at", &ok);
-    e->level = get_text(o, "level", &ok);
-    e->message = get_text(o, "message", &ok);
+    e->id = jobq__get_text(o, "id", &ok);
+    e->job_id = jobq__get_text(o, "job_id", &ok);
+    e->created_at = jobq__get_text(o, "created_at", &ok);
+    e->level = jobq__get_text(o, "level", &ok);
+    e->message = jobq__get_text(o, "message", &ok);
     e->metadata = get_json(o, "metadata", &ok);
     return ok && json_is_object(o);
 }
@@ -284,7 +292,7 @@ int jobq__logs_from(const json_t *o, jobq_log_list **out)
             return JOBQ_E_PROTOCOL;
         }
     }
-    l->next_after = get_text(o, "next_after", &ok);
+    l->next_after = jobq__get_text(o, "next_after", &ok);
     if (!ok) {
         jobq_log_list_free(l);
         return JOBQ_E_NOMEM;

@@ -3,11 +3,14 @@
  * no salt or slow KDF is needed for secrets that cannot be guessed. */
 #include "server/auth.h"
 
+#include <pthread.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 enum { TOKEN_BYTES = 32 };
@@ -29,7 +32,75 @@ void auth_hash(const char *text, uint8_t hash[TOKEN_HASH_LEN])
                        0);
 }
 
-jq_err auth_lookup(store *st, struct sctx *c, const char *header, struct principal *out)
+enum { CACHE_SLOTS = 1024, TOKEN_CACHE_TTL_MS = 5000 };
+
+struct cache_slot {
+    uint8_t hash[TOKEN_HASH_LEN];
+    struct principal who;
+    int64_t until;               /* monotonic ms; 0 = empty */
+};
+
+struct auth_cache {
+    pthread_mutex_t mu;
+    struct cache_slot slot[CACHE_SLOTS];   /* direct-mapped by the hash's first bytes */
+};
+
+struct auth_cache *auth_cache_new(void)
+{
+    struct auth_cache *ac = calloc(1, sizeof *ac);
+    if (ac)
+        pthread_mutex_init(&ac->mu, NULL);
+    return ac;
+}
+
+void auth_cache_free(struct auth_cache *ac)
+{
+    if (!ac)
+        return;
+    pthread_mutex_destroy(&ac->mu);
+    free(ac);
+}
+
+void auth_cache_clear(struct auth_cache *ac)
+{
+    pthread_mutex_lock(&ac->mu);
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        ac->slot[i].until = 0;
+    pthread_mutex_unlock(&ac->mu);
+}
+
+static struct cache_slot *slot_of(struct auth_cache *ac, const uint8_t hash[TOKEN_HASH_LEN])
+{
+    uint32_t k;
+    memcpy(&k, hash, sizeof k);
+    return &ac->slot[k % CACHE_SLOTS];
+}
+
+static bool cache_get(struct auth_cache *ac, const uint8_t hash[TOKEN_HASH_LEN],
+                      struct principal *out)
+{
+    struct cache_slot *sl = slot_of(ac, hash);
+    pthread_mutex_lock(&ac->mu);
+    bool hit = sl->until > clock_mono_ms() && memcmp(sl->hash, hash, TOKEN_HASH_LEN) == 0;
+    if (hit)
+        *out = sl->who;
+    pthread_mutex_unlock(&ac->mu);
+    return hit;
+}
+
+static void cache_put(struct auth_cache *ac, const uint8_t hash[TOKEN_HASH_LEN],
+                      const struct principal *who)
+{
+    struct cache_slot *sl = slot_of(ac, hash);
+    pthread_mutex_lock(&ac->mu);
+    memcpy(sl->hash, hash, TOKEN_HASH_LEN);
+    sl->who = *who;
+    sl->until = clock_mono_ms() + TOKEN_CACHE_TTL_MS;
+    pthread_mutex_unlock(&ac->mu);
+}
+
+jq_err auth_lookup(store *st, struct auth_cache *ac, struct sctx *c, const char *header,
+                   struct principal *out)
 {
     if (!header || strncasecmp(header, "Bearer ", 7) != 0)
         return JQ_E_UNAUTH;
@@ -40,7 +111,12 @@ jq_err auth_lookup(store *st, struct sctx *c, const char *header, struct princip
         return JQ_E_UNAUTH;
     uint8_t hash[TOKEN_HASH_LEN];
     auth_hash(tok, hash);
-    return store_token_find(st, c, hash, out);
+    if (ac && cache_get(ac, hash, out))
+        return JQ_E_OK;
+    jq_err err = store_token_find(st, c, hash, out);
+    if (!err && ac)
+        cache_put(ac, hash, out);
+    return err;
 }
 
 jq_err auth_bootstrap(store *st, struct sctx *c, const char *env_token)

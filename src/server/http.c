@@ -291,6 +291,7 @@ struct http *http_start(struct jobqd *d, int *port)
     if (!h)
         return NULL;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL |      /* poll(), not select(), in connection threads */
                      MHD_USE_ERROR_LOG | MHD_USE_ITC |   /* ITC: needed by MHD_quiesce_daemon */
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     pthread_mutex_init(&h->mu, NULL);

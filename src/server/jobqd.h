@@ -11,6 +11,7 @@
 
 struct http;
 struct maint;
+struct auth_cache;
 
 struct jobqd {
     struct jobqd_config cfg;
@@ -19,6 +20,7 @@ struct jobqd {
     struct events ev;            /* commit wake-ups for long-poll claims */
     struct maint *maint;
     struct http *http;
+    struct auth_cache *tokens;   /* recently seen bearer tokens */
 };
 
 #endif

@@ -73,6 +73,8 @@ int main(int argc, char **argv)
     if (sodium_init() < 0)
         return 1;
     clock_init(&d.clock, d.cfg.fake_clock);
+    if (!(d.tokens = auth_cache_new()))
+        return 1;
     events_init(&d.ev);
     struct store_cfg sc = {.path = d.cfg.db, .readers = (int)d.cfg.readers,
                            .sync = sync_level(d.cfg.sync),
@@ -80,6 +82,7 @@ int main(int argc, char **argv)
     if (store_open(&sc, &d.st)) {
         fprintf(stderr, "jobqd: cannot open the database %s (see the log above)\n", d.cfg.db);
         events_fini(&d.ev);
+        auth_cache_free(d.tokens);
         return 1;
     }
     store_set_notify(d.st, events_bump, &d.ev);
@@ -90,6 +93,7 @@ int main(int argc, char **argv)
     maint_stop(d.maint);
     store_close(d.st);
     events_fini(&d.ev);
+    auth_cache_free(d.tokens);
     log_info("jobqd stopped");
     return rc;
 }

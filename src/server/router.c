@@ -108,7 +108,10 @@ static const struct route *find(struct req *q, char *buf, char *allow, size_t ca
 
 static bool authenticate(struct req *q)
 {
-    jq_err err = auth_lookup(q->d->st, &q->sc, req_header(q, "Authorization"), &q->who);
+    struct sctx ac = {.now_ms = q->sc.now_ms};   /* not counted: cached, so it would make
+                                                  * equal requests differ */
+    jq_err err = auth_lookup(q->d->st, q->d->tokens, &ac, req_header(q, "Authorization"),
+                             &q->who);
     if (err == JQ_E_UNAUTH) {
         reply_err(q, err, NULL, "a valid bearer token is required");
         reply_header(q, "WWW-Authenticate", "Bearer realm=\"jobq\"");

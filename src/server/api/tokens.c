@@ -45,6 +45,8 @@ void api_tokens_revoke(struct req *q)
 {
     jq_err err = id_valid(q->params[0]) ? store_token_revoke(q->d->st, &q->sc, q->params[0])
                                         : JQ_E_NOT_FOUND;
+    if (!err)
+        auth_cache_clear(q->d->tokens);      /* a revoked token stops working at once */
     if (err == JQ_E_NOT_FOUND)
         reply_err(q, err, NULL, "no such active token");
     else if (err)
