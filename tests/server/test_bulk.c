@@ -269,4 +269,28 @@ TEST(cancel_request_is_validated)
     testsrv_stop(c.s);
 }
 
+/* The filter form cancels every matching job, however many (docs: → {"cancelled": n}). */
+TEST(cancel_by_filter_cancels_every_match)
+{
+    struct testsrv *s = testsrv_start(NULL);
+    const char *u = ts_token_limit(s, "many", "user", 0);
+    struct resp r;
+    char *b = big_batch(1000);
+    for (int i = 0; i < 10; i++) {
+        REQUIRE_EQ(batch(s, u, b, &r), 201);
+        resp_free(&r);
+    }
+    free(b);
+    b = big_batch(50);
+    REQUIRE_EQ(batch(s, u, b, &r), 201);
+    resp_free(&r);
+    free(b);
+    CHECK_EQ(bcancel(s, u, "{\"filter\":{\"type\":\"big\"}}", &r), 200);
+    if (!CHECK_EQ(jint(r.json, "cancelled"), 10050)) fprintf(stderr, "  %s\n", r.body);
+    resp_free(&r);
+    CHECK_EQ(st_total(s, u, "status=pending"), 0);
+    CHECK_EQ(st_total(s, u, "status=cancelled"), 10050);
+    testsrv_stop(s);
+}
+
 TEST_MAIN()
