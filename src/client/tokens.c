@@ -8,6 +8,12 @@
 int jobq_token_create(jobq_client *c, const char *user_id, const char *role, const char *name,
                       jobq_token **out)
 {
+    return jobq_token_create_limit(c, user_id, role, name, -1, out);
+}
+
+int jobq_token_create_limit(jobq_client *c, const char *user_id, const char *role,
+                            const char *name, long active_limit, jobq_token **out)
+{
     json_t *reply;
     *out = NULL;
     if (!user_id || !role)
@@ -15,7 +21,8 @@ int jobq_token_create(jobq_client *c, const char *user_id, const char *role, con
                           "user_id and role are required");
     json_t *body = json_object();
     bool ok = body && jobq__set_str(body, "user_id", user_id) &&
-              jobq__set_str(body, "role", role) && jobq__set_str(body, "name", name);
+              jobq__set_str(body, "role", role) && jobq__set_str(body, "name", name) &&
+              (active_limit < 0 || jobq__set_int(body, "active_limit", active_limit));
     int err = ok ? jobq__call(c, "POST", "/v1/tokens", body, 0, &reply)
                  : jobq__fail(c, JOBQ_E_NOMEM, NULL, NULL);
     json_decref(body);

@@ -28,6 +28,10 @@ struct jobqd_config {
     int64_t retention_ms;        /* finished jobs are deleted after this */
     int64_t cleanup_interval_ms;
     int64_t cleanup_batch;       /* rows per cleanup transaction */
+    int64_t events_retention_ms; /* the SSE resume window */
+    int64_t sse_heartbeat_ms;    /* comment line on idle streams */
+    int64_t sse_streams_max;     /* open event streams per user */
+    int64_t sse_stall_s;         /* a stream that accepts nothing this long is closed */
     bool fake_clock;             /* test builds: frozen clock moved by /v1/admin/clock */
     const char *log_level;       /* debug | info | warn | error */
 };

@@ -11,7 +11,7 @@ void events_init(struct events *e)
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cond, &a);
     pthread_condattr_destroy(&a);
-    e->gen = 0;
+    e->gen = e->gen_any = 0;
     e->closing = false;
 }
 
@@ -29,11 +29,20 @@ uint64_t events_gen(struct events *e)
     return g;
 }
 
-void events_bump(void *arg)
+uint64_t events_gen_any(struct events *e)
+{
+    pthread_mutex_lock(&e->mu);
+    uint64_t g = e->gen_any;
+    pthread_mutex_unlock(&e->mu);
+    return g;
+}
+
+void events_bump(void *arg, bool claimable)
 {
     struct events *e = arg;
     pthread_mutex_lock(&e->mu);
-    e->gen++;
+    e->gen += claimable;
+    e->gen_any++;
     pthread_cond_broadcast(&e->cond);
     pthread_mutex_unlock(&e->mu);
 }
@@ -46,15 +55,24 @@ void events_close(struct events *e)
     pthread_mutex_unlock(&e->mu);
 }
 
-bool events_wait(struct events *e, uint64_t seen, int64_t deadline_mono_ms)
+static bool wait_on(struct events *e, const uint64_t *gen, uint64_t seen, int64_t deadline)
 {
-    struct timespec ts = {.tv_sec = deadline_mono_ms / 1000,
-                          .tv_nsec = (deadline_mono_ms % 1000) * 1000000};
+    struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
     pthread_mutex_lock(&e->mu);
     int rc = 0;
-    while (e->gen == seen && !e->closing && rc == 0)
+    while (*gen == seen && !e->closing && rc == 0)
         rc = pthread_cond_timedwait(&e->cond, &e->mu, &ts);
     bool open = !e->closing;
     pthread_mutex_unlock(&e->mu);
     return open;
+}
+
+bool events_wait(struct events *e, uint64_t seen, int64_t deadline_mono_ms)
+{
+    return wait_on(e, &e->gen, seen, deadline_mono_ms);
+}
+
+bool events_wait_any(struct events *e, uint64_t seen, int64_t deadline_mono_ms)
+{
+    return wait_on(e, &e->gen_any, seen, deadline_mono_ms);
 }

@@ -129,10 +129,68 @@ bool req_query_only(struct req *q, const char *const *allowed)
     return qc.bad == NULL;
 }
 
+void reply_stream(struct req *q, const char *content_type, long (*read)(void *, char *, size_t),
+                  void (*free_fn)(void *), void *ctx, unsigned stall_s)
+{
+    reply_json(q, 200, NULL);
+    q->stream.read = read;
+    q->stream.free = free_fn;
+    q->stream.ctx = ctx;
+    q->stream.content_type = content_type;
+    MHD_set_connection_option(q->conn, MHD_CONNECTION_OPTION_TIMEOUT, stall_s);
+}
+
 /* --- sending --- */
+
+/* What a streamed response owns; separate from struct req, whose lifetime
+ * MHD ends independently of the response's. */
+struct stream_ctx {
+    long (*read)(void *ctx, char *buf, size_t max);
+    void (*free)(void *ctx);
+    void *ctx;
+};
+
+static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct stream_ctx *sc = cls;
+    long n = sc->read(sc->ctx, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    struct stream_ctx *sc = cls;
+    if (sc->free)
+        sc->free(sc->ctx);
+    free(sc);
+}
+
+static enum MHD_Result send_stream(struct MHD_Connection *conn, struct req *q)
+{
+    struct stream_ctx *sc = malloc(sizeof *sc);
+    if (!sc)
+        return MHD_NO;              /* free_req releases q->stream.ctx */
+    *sc = (struct stream_ctx){q->stream.read, q->stream.free, q->stream.ctx};
+    q->stream.free = NULL;          /* the response owns it now */
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 << 10,
+                                                              stream_cb, sc, stream_free);
+    if (!r) {
+        stream_free(sc);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", q->stream.content_type);
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");   /* proxies: do not buffer */
+    enum MHD_Result rc = MHD_queue_response(conn, 200, r);
+    MHD_destroy_response(r);
+    return rc;
+}
 
 static enum MHD_Result send_reply(struct MHD_Connection *conn, struct req *q)
 {
+    if (q->stream.read)
+        return send_stream(conn, q);
     char *text = q->raw ? q->raw : q->reply ? json_dump_compact(q->reply) : NULL;
     q->raw = NULL;                       /* the response owns it now */
     size_t len = text ? strlen(text) : 0;
@@ -155,6 +213,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct req *q)
 
 static void free_req(struct req *q)
 {
+    if (q->stream.free)            /* queued but never started */
+        q->stream.free(q->stream.ctx);
     json_decref(q->reply);
     free(q->raw);
     free(q->idem.body);

@@ -36,6 +36,12 @@ struct req {
     int status;
     json_t *reply;                    /* owned; NULL for an empty body */
     char *raw;                        /* owned; a reply already rendered to text (wins) */
+    struct {                          /* a streamed body (SSE), when read is set */
+        long (*read)(void *ctx, char *buf, size_t max);   /* bytes, or -1 at the end */
+        void (*free)(void *ctx);
+        void *ctx;
+        const char *content_type;
+    } stream;
     struct { const char *name; char value[96]; } headers[REQ_HEADERS_MAX];
     int nheaders;
 };
@@ -47,6 +53,11 @@ void         http_stop(struct http *h);         /* NULL is a no-op */
 /* Reply helpers for handlers. reply_json takes ownership of body. */
 void reply_json(struct req *q, int status, json_t *body);
 void reply_empty(struct req *q, int status);
+/* Replies 200 with a body produced by read() on the connection's thread as
+ * the client takes it (read may block); free(ctx) runs when it ends. The
+ * connection is closed if the client accepts nothing for stall_s seconds. */
+void reply_stream(struct req *q, const char *content_type, long (*read)(void *, char *, size_t),
+                  void (*free_fn)(void *), void *ctx, unsigned stall_s);
 /* Replies with JSON text already rendered; takes ownership of text. */
 void reply_raw(struct req *q, int status, char *text);
 /* Error reply {"error":{code,message,field}}; status from the error. */

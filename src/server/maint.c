@@ -19,6 +19,7 @@ enum {
     IDEM_MAX_AGE_MS = 86400000,
     STATS_MAX_AGE_MS = 2 * 3600000,
     PRUNE_INTERVAL_MS = 600000,
+    EVENTS_INTERVAL_MS = 60000,
 };
 
 struct task {
@@ -43,7 +44,7 @@ struct maint {
 
 static const char *const task_names[MT__N] = {
     [MT_RESCUE] = "rescue", [MT_EXPIRE] = "expire", [MT_CLEANUP] = "cleanup",
-    [MT_IDEMPOTENCY] = "idempotency", [MT_STATS] = "stats",
+    [MT_IDEMPOTENCY] = "idempotency", [MT_STATS] = "stats", [MT_EVENTS] = "events",
 };
 
 /* Fixed interval of a task; 0 for tasks whose next due time the store tells. */
@@ -53,6 +54,7 @@ static int64_t interval_of(const struct jobqd *d, enum maint_task t)
     case MT_CLEANUP: return d->cfg.cleanup_interval_ms;
     case MT_IDEMPOTENCY:
     case MT_STATS: return PRUNE_INTERVAL_MS;
+    case MT_EVENTS: return EVENTS_INTERVAL_MS;
     default: return 0;
     }
 }
@@ -60,7 +62,8 @@ static int64_t interval_of(const struct jobqd *d, enum maint_task t)
 static int64_t age_of(const struct jobqd *d, enum maint_task t)
 {
     return t == MT_CLEANUP ? d->cfg.retention_ms
-         : t == MT_IDEMPOTENCY ? IDEM_MAX_AGE_MS : STATS_MAX_AGE_MS;
+         : t == MT_IDEMPOTENCY ? IDEM_MAX_AGE_MS
+         : t == MT_EVENTS ? d->cfg.events_retention_ms : STATS_MAX_AGE_MS;
 }
 
 /* Runs batches of one task until one comes back short; records the run. */

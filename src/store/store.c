@@ -108,6 +108,22 @@ jq_err store_stats(store *s, struct sctx *c, const char *scope, json_t **out)
     return s->ops->stats(s->self, c, scope, out);
 }
 
+jq_err store_events(store *s, struct sctx *c, const struct event_filter *f, int64_t after,
+                    int limit, struct event_list *out)
+{
+    assert(limit > 0);
+    return s->ops->events(s->self, c, f, after, limit, out);
+}
+
+void event_list_fini(struct event_list *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->ev[i].data);
+    free(l->ev);
+    l->ev = NULL;
+    l->n = 0;
+}
+
 jq_err store_maint(store *s, struct sctx *c, enum maint_task t, int64_t arg_ms, int batch,
                    int *rows, int64_t *next_ms)
 {

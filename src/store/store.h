@@ -111,7 +111,26 @@ struct cancel_req {
     int max;                   /* filter: at most this many per call */
 };
 
-enum maint_task { MT_RESCUE, MT_EXPIRE, MT_CLEANUP, MT_IDEMPOTENCY, MT_STATS, MT__N };
+enum maint_task { MT_RESCUE, MT_EXPIRE, MT_CLEANUP, MT_IDEMPOTENCY, MT_STATS, MT_EVENTS,
+                  MT__N };
+
+/* One committed change, as SSE streams it. */
+struct event {
+    int64_t id, created_at;
+    char job_id[ID_LEN + 1];
+    char user_id[NAME_MAX_LEN + 1], queue[NAME_MAX_LEN + 1], type[NAME_MAX_LEN + 1];
+    char kind[16];
+    char *data;                /* JSON object text (malloc'd) */
+};
+struct event_filter {
+    const char *user_id, *job_id, *queue, *type;   /* NULL = any */
+};
+struct event_list {
+    struct event *ev;
+    int n;
+    int64_t min_id, max_id;    /* the retained window (0, 0 when empty) */
+};
+void event_list_fini(struct event_list *l);
 
 /* List filter. NULL/negative members are "any". */
 struct job_filter {
@@ -199,8 +218,8 @@ struct store_cfg {
     struct retry_policy retry;
 };
 
-/* Called by the writer after each commit that made jobs claimable in a queue. */
-typedef void (*store_notify_fn)(void *arg);
+/* Called by the writer after each commit; claimable: it made jobs claimable. */
+typedef void (*store_notify_fn)(void *arg, bool claimable);
 
 struct store_counters {
     uint64_t ops, commits, fsync_us;
@@ -219,6 +238,9 @@ struct store_ops {
     /* One bounded batch of a maintenance task. arg_ms: the age cut-off for
      * cleanup/idempotency/stats. *rows: rows changed; *next_ms: when the task
      * is next due (rescue/expire), 0 if unknown. */
+    /* Events after `after` matching f, oldest first, at most limit. */
+    jq_err (*events)(void *self, struct sctx *c, const struct event_filter *f, int64_t after,
+                     int limit, struct event_list *out);
     jq_err (*maint)(void *self, struct sctx *c, enum maint_task t, int64_t arg_ms, int batch,
                     int *rows, int64_t *next_ms);
     jq_err (*get)(void *self, struct sctx *c, const char *id, const char *scope, struct job *out);
@@ -263,6 +285,8 @@ jq_err store_create_batch(store *s, struct sctx *c, const struct batch_req *in,
                           struct job_list *out, int *created);
 jq_err store_cancel_many(store *s, struct sctx *c, const struct cancel_req *in, int *n);
 jq_err store_stats(store *s, struct sctx *c, const char *scope, json_t **out);
+jq_err store_events(store *s, struct sctx *c, const struct event_filter *f, int64_t after,
+                    int limit, struct event_list *out);
 jq_err store_maint(store *s, struct sctx *c, enum maint_task t, int64_t arg_ms, int batch,
                    int *rows, int64_t *next_ms);
 jq_err store_get(store *s, struct sctx *c, const char *id, const char *scope, struct job *out);

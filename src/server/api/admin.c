@@ -36,7 +36,7 @@ void api_admin_clock(struct req *q)
         clock_advance(&q->d->clock, adv);
         int64_t now = clock_now_ms(&q->d->clock);
         maint_tick(q->d, now);
-        events_bump(&q->d->ev);          /* delayed jobs may be due now */
+        events_bump(&q->d->ev, true);    /* delayed jobs may be due now */
         char t[TIME_STR_MAX];
         time_fmt(now, t);
         reply_json(q, 200, json_pack("{s:s, s:I}", "now", t, "now_ms", (json_int_t)now));

@@ -69,6 +69,8 @@ void api_jobs_list(struct req *q);
 void api_jobs_batch(struct req *q);
 void api_jobs_cancel_many(struct req *q);
 void api_stats(struct req *q);
+void api_events(struct req *q);
+void api_jobs_wait(struct req *q);
 void api_admin_maint_report(struct req *q);
 void api_admin_maint_run(struct req *q);
 void api_jobs_show(struct req *q);

@@ -101,7 +101,40 @@ static const char *const migrations[] = {
     "    dur_sum = dur_sum + excluded.dur_sum;"
     "  INSERT INTO stats_hist SELECT new.completed_at / 60000, new.type,"
     "    jq_bucket(new.completed_at - new.started_at), 1 WHERE new.started_at IS NOT NULL"
-    "    ON CONFLICT DO UPDATE SET n = n + 1; END;",
+    "    ON CONFLICT DO UPDATE SET n = n + 1; END;"
+    /* the event log behind SSE: one row per committed change, written by the
+     * same transaction; AUTOINCREMENT so an id is never reused after pruning
+     * (Last-Event-ID must never point at a different event) */
+    "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL,"
+    "  job_id TEXT NOT NULL, queue TEXT NOT NULL, type TEXT NOT NULL, kind TEXT NOT NULL,"
+    "  data TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE INDEX events_created ON events(created_at);"
+    "CREATE TRIGGER jobs_ev_ins AFTER INSERT ON jobs BEGIN"
+    "  INSERT INTO events(user_id, job_id, queue, type, kind, data, created_at)"
+    "  VALUES (new.user_id, new.id, new.queue, new.type, 'created', json_object('status',"
+    "    new.status, 'priority', new.priority, 'run_at', new.run_at), new.created_at); END;"
+    "CREATE TRIGGER jobs_ev_status AFTER UPDATE OF status ON jobs"
+    "  WHEN old.status <> new.status BEGIN"
+    "  INSERT INTO events(user_id, job_id, queue, type, kind, data, created_at)"
+    "  VALUES (new.user_id, new.id, new.queue, new.type, CASE new.status"
+    "    WHEN 'processing' THEN 'claimed' WHEN 'completed' THEN 'completed'"
+    "    WHEN 'failed' THEN 'failed' WHEN 'cancelled' THEN 'cancelled' ELSE 'retried' END,"
+    "    json_object('status', new.status, 'attempts', new.attempts, 'run_at', new.run_at,"
+    "    'worker_id', new.worker_id, 'error_code', new.error_code,"
+    "    'error_message', new.error_message), new.updated_at); END;"
+    "CREATE TRIGGER jobs_ev_progress AFTER UPDATE OF progress_percent, progress_message"
+    "  ON jobs WHEN old.status = new.status AND (old.progress_percent IS NOT"
+    "  new.progress_percent OR old.progress_message IS NOT new.progress_message) BEGIN"
+    "  INSERT INTO events(user_id, job_id, queue, type, kind, data, created_at)"
+    "  VALUES (new.user_id, new.id, new.queue, new.type, 'progress', json_object('status',"
+    "    new.status, 'progress_percent', new.progress_percent, 'progress_message',"
+    "    new.progress_message), new.updated_at); END;"
+    "CREATE TRIGGER logs_ev AFTER INSERT ON job_logs BEGIN"
+    "  INSERT INTO events(user_id, job_id, queue, type, kind, data, created_at)"
+    "  SELECT new.user_id, new.job_id, j.queue, j.type, 'log', json_object('log_id', new.id,"
+    "    'level', CASE new.level WHEN 0 THEN 'debug' WHEN 1 THEN 'info' WHEN 2 THEN 'warning'"
+    "    ELSE 'error' END, 'message', new.message), new.created_at"
+    "  FROM jobs j WHERE j.id = new.job_id; END;",
 };
 enum { SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
 
@@ -338,6 +371,13 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_OLDEST_DUE_USER] = "SELECT min(run_at) FROM jobs INDEXED BY jobs_user_pending"
                            " WHERE user_id=?1 AND status='pending' AND run_at<=?2",
     [ST_COUNTS_DIMS] = "SELECT dim, key, status, n FROM counts WHERE dim IN ('q','t') AND n<>0",
+    [ST_EVENTS_AFTER] =
+        "SELECT id, user_id, job_id, queue, type, kind, data, created_at FROM events"
+        " WHERE id>?1 AND (?2 IS NULL OR user_id=?2) AND (?3 IS NULL OR job_id=?3)"
+        " AND (?4 IS NULL OR queue=?4) AND (?5 IS NULL OR type=?5) ORDER BY id LIMIT ?6",
+    [ST_EVENTS_BOUNDS] = "SELECT (SELECT min(id) FROM events), (SELECT max(id) FROM events)",
+    [ST_EVENTS_PRUNE] = "DELETE FROM events WHERE id IN (SELECT id FROM events"
+                        " WHERE created_at<?1 ORDER BY id LIMIT ?2)",
     [ST_COUNT_DIM] = "SELECT coalesce(sum(n), 0) FROM counts WHERE dim=?1"
                      " AND (?2 IS NULL OR key=?2) AND (?3 IS NULL OR status=?3)",
     [ST_STATS_TYPES] = "SELECT type, sum(completed), sum(failed), sum(dur_n), sum(dur_sum)"
@@ -585,7 +625,8 @@ static const struct plan_name plans[] = {
     {"cleanup", ST_CLEANUP_JOBS, -1}, {"cleanup_logs", ST_CLEANUP_LOGS, -1},
     {"oldest_due", ST_OLDEST_DUE, -1}, {"stats_types", ST_STATS_TYPES, -1},
     {"stats_minutes", ST_STATS_MINUTES, -1}, {"counts_user", ST_COUNTS_USER, -1},
-    {"cancel_filter", ST_CANCEL_FILTER_USER, -1}, {"complete_many", ST_COMPLETE_MANY, -1},
+    {"cancel_filter", ST_CANCEL_FILTER_USER, -1}, {"events", ST_EVENTS_AFTER, -1},
+    {"events_prune", ST_EVENTS_PRUNE, -1}, {"complete_many", ST_COMPLETE_MANY, -1},
     {"fail_many", ST_FAIL_MANY, -1}, {"batch_existing", ST_BATCH_EXISTING, -1},
 };
 

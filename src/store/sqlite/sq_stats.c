@@ -344,6 +344,8 @@ static jq_err w_maint(struct conn *cn, struct sctx *c, void *arg)
         return run_cut(cn, c, ST_CLEANUP_JOBS, now - a->arg_ms, a->batch, a->rows);
     case MT_IDEMPOTENCY:
         return run_cut(cn, c, ST_IDEM_PRUNE, now - a->arg_ms, a->batch, a->rows);
+    case MT_EVENTS:
+        return run_cut(cn, c, ST_EVENTS_PRUNE, now - a->arg_ms, a->batch, a->rows);
     case MT_STATS:
         if ((err = run_cut(cn, c, ST_STATS_PRUNE, now - a->arg_ms, a->batch, a->rows)))
             return err;
@@ -407,4 +409,69 @@ jq_err sq__idem_store(struct conn *cn, struct sctx *c)
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "idempotency put");
+}
+
+/* --- events (SSE) --- */
+
+struct events_args {
+    const struct event_filter *f;
+    int64_t after;
+    int limit;
+    struct event_list *out;
+};
+
+static jq_err event_bounds(struct conn *cn, struct sctx *c, struct event_list *out)
+{
+    sqlite3_stmt *st = sq__st(cn, c, ST_EVENTS_BOUNDS);
+    if (!st)
+        return JQ_E_STORAGE;
+    int rc = sqlite3_step(st);
+    out->min_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    out->max_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? JQ_E_OK : sq__rc(cn, rc, "event bounds");
+}
+
+static void load_event(sqlite3_stmt *st, struct event *e)
+{
+    e->id = sqlite3_column_int64(st, 0);
+    sq__text(st, 1, e->user_id, sizeof e->user_id);
+    sq__text(st, 2, e->job_id, sizeof e->job_id);
+    sq__text(st, 3, e->queue, sizeof e->queue);
+    sq__text(st, 4, e->type, sizeof e->type);
+    sq__text(st, 5, e->kind, sizeof e->kind);
+    e->data = sq__dup(st, 6);
+    e->created_at = sqlite3_column_int64(st, 7);
+}
+
+static jq_err r_events(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct events_args *a = arg;
+    jq_err err = event_bounds(cn, c, a->out);
+    sqlite3_stmt *st = err ? NULL : sq__st(cn, c, ST_EVENTS_AFTER);
+    if (!st)
+        return err ? err : JQ_E_STORAGE;
+    sq__bind_opt_text(st, 2, a->f->user_id);
+    sq__bind_opt_text(st, 3, a->f->job_id);
+    sq__bind_opt_text(st, 4, a->f->queue);
+    sq__bind_opt_text(st, 5, a->f->type);
+    sqlite3_bind_int64(st, 1, a->after);
+    sqlite3_bind_int(st, 6, a->limit);
+    a->out->ev = calloc((size_t)a->limit, sizeof *a->out->ev);
+    int rc = a->out->ev ? SQLITE_ROW : SQLITE_NOMEM;
+    while (a->out->ev && (rc = sqlite3_step(st)) == SQLITE_ROW && a->out->n < a->limit)
+        load_event(st, &a->out->ev[a->out->n++]);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? JQ_E_OK : sq__rc(cn, rc, "events");
+}
+
+jq_err sq__op_events(void *self, struct sctx *c, const struct event_filter *f, int64_t after,
+                     int limit, struct event_list *out)
+{
+    struct events_args a = {f, after, limit, out};
+    memset(out, 0, sizeof *out);
+    jq_err err = sq__read(self, c, r_events, &a);
+    if (err)
+        event_list_fini(out);
+    return err;
 }

@@ -200,6 +200,7 @@ static const struct store_ops sq_ops = {
     .cancel_many = sq__op_cancel_many,
     .stats = sq__op_stats,
     .maint = sq__op_maint,
+    .events = sq__op_events,
     .get = sq__op_get,
     .list = sq__op_list,
     .cancel = sq__op_cancel,

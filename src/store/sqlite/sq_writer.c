@@ -86,8 +86,8 @@ static void *writer_main(void *arg)
             sem_post(&g->done);
             g = next;
         }
-        if (wake && s->notify)
-            s->notify(s->notify_arg);
+        if (s->notify)
+            s->notify(s->notify_arg, wake);
     }
     return NULL;
 }
