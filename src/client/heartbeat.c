@@ -27,15 +27,13 @@ static void beat_fini(struct beat *b)
 }
 
 /* Is x due now? Sets *next to the earlier of *next and x's next due time. */
-static bool due(const struct jobq_worker *w, const struct jobq_ctx *x, int64_t now,
-                int64_t *next)
+static bool due(const struct jobq_ctx *x, int64_t now, int64_t *next)
 {
     int64_t at = x->next_beat_ms;
     if (x->progress_dirty && !x->finished) {
         int64_t p = x->last_beat_ms + WK_PROGRESS_MIN_MS;
         at = p < at ? p : at;
     }
-    (void)w;
     if (at <= now)
         return true;
     *next = at < *next ? at : *next;
@@ -46,7 +44,7 @@ static bool due(const struct jobq_worker *w, const struct jobq_ctx *x, int64_t n
 static bool pick(struct jobq_worker *w, int64_t now, struct beat *b, int64_t *next)
 {
     for (struct jobq_ctx *x = w->held; x; x = x->next) {
-        if (x->lost || !due(w, x, now, next))
+        if (x->lost || !due(x, now, next))
             continue;
         *b = (struct beat){ .seq = x->seq, .id = strdup(x->job->id),
                             .lease = strdup(x->job->lease_token), .percent = -1 };

@@ -300,3 +300,23 @@ int jobq__logs_from(const json_t *o, jobq_log_list **out)
     *out = l;
     return JOBQ_E_OK;
 }
+
+/* --- params helpers --- */
+
+int64_t jobq_param_int(const jobq_job *job, const char *key, int64_t dflt)
+{
+    json_t *o = job && job->params ? json_loads(job->params, 0, NULL) : NULL;
+    int64_t v = jobq__get_i64(o, key, dflt);
+    json_decref(o);
+    return v;
+}
+
+const char *jobq_param_str(const jobq_job *job, const char *key, char *buf, size_t cap)
+{
+    json_t *o = job && job->params ? json_loads(job->params, 0, NULL) : NULL;
+    const char *s = json_string_value(json_object_get(o, key));
+    if (s && cap > 0)
+        snprintf(buf, cap, "%s", s);
+    json_decref(o);
+    return s && cap > 0 ? buf : NULL;
+}

@@ -120,7 +120,8 @@ static enum ex report_each(struct wthread *t)
             break;                   /* transport or 5xx: try again later */
         drop(t->w, x);               /* done, or 4xx (lease lost): nothing more to do */
     }
-    memmove(t->out, t->out + i, (t->nout - i) * sizeof *t->out);
+    if (i > 0 && i < t->nout)
+        memmove(t->out, t->out + i, (t->nout - i) * sizeof *t->out);
     t->nout -= i;
     return t->nout ? EX_RETRY : EX_OK;
 }
@@ -151,7 +152,8 @@ static enum ex via_next(struct wthread *t, int max)
     atomic_store(&w->next_mode, 1);
     for (size_t i = 0; i < n; i++)
         drop(w, t->out[i]);        /* reported; per-item errors (lease lost) end there too */
-    memmove(t->out, t->out + n, (t->nout - n) * sizeof *t->out);
+    if (n > 0 && n < t->nout)
+        memmove(t->out, t->out + n, (t->nout - n) * sizeof *t->out);
     t->nout -= n;
     hold(t, r->jobs);
     jobq_next_result_free(r);
