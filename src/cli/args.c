@@ -130,7 +130,7 @@ int cli_parse(struct cli *cli, const struct cli_verb *v, int argc, char **argv,
         } else if (!opts_done && looks_like_option(argv[i])) {
             if ((rc = parse_opt(cli, v, argc, argv, &i, a)) >= 0)
                 return rc;
-        } else if (a->npos < v->npos) {
+        } else if (a->npos < v->npos + v->npos_opt && a->npos < CLI_POS_MAX) {
             a->pos[a->npos++] = argv[i];
         } else {
             fprintf(stderr, "jobq %s: unexpected argument '%s'\n", v->name, argv[i]);
@@ -203,4 +203,6 @@ void cli_verb_usage(const struct cli_verb *v, bool to_stderr)
     fprintf(f, "\nglobal options:\n");
     print_opts(f, global_opts);
     fprintf(f, "  %-22s %s\n", "--help", "show this help");
+    fprintf(f, "\nexit codes: 0 ok, 1 server error, 2 usage error, 3 cannot connect, "
+               "4 input file unreadable\n");
 }

@@ -19,10 +19,11 @@ enum {
     CLI_EXIT_SERVER = 1,   /* the server answered with an error (or an unusable reply) */
     CLI_EXIT_USAGE = 2,    /* bad command line */
     CLI_EXIT_CONNECT = 3,  /* cannot connect / no reply from the server */
+    CLI_EXIT_INPUT = 4,    /* an input file cannot be read (enqueue --file) */
 };
 
 enum {
-    CLI_POS_MAX = 4,       /* no verb takes more positionals */
+    CLI_POS_MAX = 1000,    /* `cancel ID...` takes up to the API's 1000 ids */
     CLI_OPT_MAX = 16,      /* longest option table, counting the terminator */
 };
 
@@ -47,10 +48,11 @@ struct cli_args;
 struct cli_verb {
     const char *name;                 /* "enqueue", or two words: "token create" */
     const char *positional;           /* synopsis of the positionals ("TYPE"), "" for none */
-    int npos;                         /* exact number of positionals */
+    int npos;                         /* positionals required */
     const struct cli_opt *opts;       /* may be NULL */
     const char *summary;              /* one line for the verb list */
     int (*run)(struct cli *cli, const struct cli_args *a);  /* returns an exit code */
+    int npos_opt;                     /* optional positionals allowed after the npos */
 };
 
 /* argv parsed against one verb. Strings are borrowed from argv. */
@@ -90,7 +92,11 @@ int cli_print_json(struct cli *cli);
 /* Human forms of a job: every field, or one line "ID STATUS". */
 void cli_print_job(const jobq_job *j);
 void cli_print_job_line(const jobq_job *j);
-void cli_print_job_table(const jobq_job_list *l);
+/* Table of jobs: header row (when header), one row per job, then a footer with the count,
+ * total and how to get the next page (when footer). */
+void cli_print_job_table(const jobq_job_list *l, bool header, bool footer);
+/* Prints a libjobq stats reply in human form. */
+void cli_print_stats(const jobq_stats *s);
 /* Ends a verb whose call answers one job: reports err, or prints the job (--json: the
  * reply; else human(j)). Frees j. Returns the exit code. */
 int cli_job_done(struct cli *cli, int err, jobq_job *j, void (*human)(const jobq_job *));
@@ -100,5 +106,10 @@ int cli_job_done(struct cli *cli, int err, jobq_job *j, void (*human)(const jobq
 extern const struct cli_verb cmd_jobs_verbs[];
 extern const struct cli_verb cmd_work_verbs[];
 extern const struct cli_verb cmd_token_verbs[];
+
+/* --- cmd_bulk.c --- */
+
+/* enqueue --file: creates the jobs of a JSONL file in batches. Returns the exit code. */
+int cli_enqueue_file(struct cli *cli, const struct cli_args *a, const char *path);
 
 #endif /* JOBQ_CLI_H */

@@ -4,6 +4,7 @@
  * `token create` prints the secret alone on the first line (it is shown only once), so
  * scripts can take it with `| head -1`.
  */
+#include <limits.h>
 #include <stdio.h>
 
 #include "cli.h"
@@ -11,8 +12,11 @@
 static int run_create(struct cli *cli, const struct cli_args *a)
 {
     jobq_token *t = NULL;
-    int err = jobq_token_create(cli->client, cli_str(a, "user"), cli_str(a, "role"),
-                                cli_str(a, "name"), &t);
+    long long limit = -1;
+    if (!cli_int(a, "active-limit", 0, 100000000, &limit))
+        return CLI_EXIT_USAGE;
+    int err = jobq_token_create_limit(cli->client, cli_str(a, "user"), cli_str(a, "role"),
+                                      cli_str(a, "name"), (long)limit, &t);
     if (err)
         return cli_fail(cli, err);
     if (cli->json) {
@@ -31,6 +35,7 @@ static const struct cli_opt create_opts[] = {
     { "user", "U", "user id the token acts as", true },
     { "role", "R", "user|worker|admin", true },
     { "name", "N", "label to recognise the token by", false },
+    { "active-limit", "N", "max pending+processing jobs of the user (0: unlimited)", false },
     { NULL, NULL, NULL, false },
 };
 

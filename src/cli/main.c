@@ -32,7 +32,12 @@ static void usage(FILE *f)
     for (int t = 0; t < NTABLES; t++)
         for (const struct cli_verb *v = verb_tables[t]; v->name; v++)
             fprintf(f, "  %-14s %s\n", v->name, v->summary);
-    fprintf(f, "\nexit codes: 0 ok, 1 server error, 2 usage error, 3 cannot connect\n");
+    fprintf(f, "\nexit codes (stable, for scripts):\n"
+               "  0  success\n"
+               "  1  the server answered with an error (the message names its code)\n"
+               "  2  usage error: bad command line or an argument refused before sending\n"
+               "  3  cannot connect, timeout or transport error\n"
+               "  4  an input file cannot be read (enqueue --file)\n");
 }
 
 /* Does verb name (one word, or two separated by a space) match argv? Sets *words. */

@@ -105,11 +105,12 @@ static const char *get_type(const jobq_job *j)
     return j->type;
 }
 
-void cli_print_job_table(const jobq_job_list *l)
+void cli_print_job_table(const jobq_job_list *l, bool header, bool footer)
 {
     int wq = col_width(l, get_queue, 5), wt = col_width(l, get_type, 4);
-    printf("%-26s  %-10s  %-*s  %-*s  %5s  %7s  %s\n", "ID", "STATUS", wq, "QUEUE", wt, "TYPE",
-           "PRI", "TRIES", "CREATED");
+    if (header)
+        printf("%-26s  %-10s  %-*s  %-*s  %5s  %7s  %s\n", "ID", "STATUS", wq, "QUEUE", wt,
+               "TYPE", "PRI", "TRIES", "CREATED");
     for (size_t i = 0; i < l->count; i++) {
         const jobq_job *j = l->jobs[i];
         char tries[32];
@@ -118,7 +119,50 @@ void cli_print_job_table(const jobq_job_list *l)
                wq, wq, or_dash(j->queue), wt, wt, or_dash(j->type), j->priority, tries,
                or_dash(j->created_at));
     }
-    printf("(%zu of %lld, offset %d)\n", l->count, (long long)l->total_count, l->offset);
+    if (!footer)
+        return;
+    printf("(%zu of %lld", l->count, (long long)l->total_count);
+    if (l->offset)
+        printf(", offset %d", l->offset);
+    if (l->next_cursor)
+        printf("; next page: --cursor %s", l->next_cursor);
+    printf(")\n");
+}
+
+static void print_counts(const char *label, const jobq_counts *c)
+{
+    printf("%-10s pending %lld  processing %lld  completed %lld  failed %lld  cancelled %lld",
+           label, (long long)c->pending, (long long)c->processing, (long long)c->completed,
+           (long long)c->failed, (long long)c->cancelled);
+    if (c->total)
+        printf("  total %lld", (long long)c->total);
+    putchar('\n');
+}
+
+void cli_print_stats(const jobq_stats *s)
+{
+    print_counts(s->global ? "global" : "user", &s->counts);
+    if (s->oldest_pending_age_ms >= 0)
+        printf("oldest pending job waits %lld ms\n", (long long)s->oldest_pending_age_ms);
+    if (s->nqueues)
+        printf("\n%-24s %9s %11s %12s\n", "QUEUE", "PENDING", "PROCESSING", "OLDEST_MS");
+    for (size_t i = 0; i < s->nqueues; i++) {
+        const jobq_queue_stats *q = &s->queues[i];
+        printf("%-24.*s %9lld %11lld %12lld\n", COL_MAX, or_dash(q->queue),
+               (long long)q->pending, (long long)q->processing,
+               (long long)q->oldest_pending_age_ms);
+    }
+    if (s->ntypes)
+        printf("\n%-24s %8s %8s %9s %7s %9s %9s %7s %7s\n", "TYPE", "PENDING", "RUNNING",
+               "COMPLETED", "FAILED", "AVG_MS", "P95_MS", "DONE/H", "FAIL/H");
+    for (size_t i = 0; i < s->ntypes; i++) {
+        const jobq_type_counts *t = &s->types[i];
+        printf("%-24.*s %8lld %8lld %9lld %7lld %9.1f %9.0f %7lld %7lld\n", COL_MAX,
+               or_dash(t->type), (long long)t->counts.pending, (long long)t->counts.processing,
+               (long long)t->counts.completed, (long long)t->counts.failed, t->avg_duration_ms,
+               t->p95_duration_ms, (long long)t->completed_last_hour,
+               (long long)t->failed_last_hour);
+    }
 }
 
 int cli_job_done(struct cli *cli, int err, jobq_job *j, void (*human)(const jobq_job *))

@@ -38,3 +38,45 @@ char *json_dump_compact(const json_t *v)
         return NULL;
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
+
+static bool scalar_equal(const json_t *a, const json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b))
+        return json_number_value(a) == json_number_value(b);
+    return json_equal((json_t *)a, (json_t *)b);
+}
+
+static bool array_contains(const json_t *doc, const json_t *query)
+{
+    size_t i, j;
+    json_t *qv, *dv;
+    json_array_foreach(query, i, qv) {
+        bool found = false;
+        json_array_foreach(doc, j, dv) {
+            if ((found = json_contains(dv, qv)))
+                break;
+        }
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+bool json_contains(const json_t *doc, const json_t *query)
+{
+    if (json_is_object(query)) {
+        const char *k;
+        json_t *qv;
+        if (!json_is_object(doc))
+            return false;
+        json_object_foreach((json_t *)query, k, qv) {
+            json_t *dv = json_object_get(doc, k);
+            if (!dv || !json_contains(dv, qv))
+                return false;
+        }
+        return true;
+    }
+    if (json_is_array(query))
+        return json_is_array(doc) && array_contains(doc, query);
+    return !json_is_object(doc) && !json_is_array(doc) && scalar_equal(doc, query);
+}

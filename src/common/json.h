@@ -14,6 +14,11 @@ enum { JSON_DEPTH_MAX = 32 };   /* deeper is an attack on recursive code, never 
 bool json_depth_ok(const char *buf, size_t len, int max);
 /* Parses buf as one JSON value with the depth cap; NULL if invalid. */
 json_t *json_parse(const char *buf, size_t len);
+/* PostgreSQL jsonb containment (doc @> query): objects contain objects whose
+ * every key is present and contained; arrays contain arrays each of whose
+ * elements is contained in some element; scalars are equal (numbers by
+ * value, so 1 = 1.0). */
+bool json_contains(const json_t *doc, const json_t *query);
 /* Compact serialization with sorted keys off; caller frees. NULL for NULL. */
 char *json_dump_compact(const json_t *v);
 

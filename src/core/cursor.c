@@ -44,3 +44,35 @@ bool cursor_decode(const char *text, struct cursor *out)
     out->asc = dir == 'a';
     return true;
 }
+
+void cursor_encode_offset(int64_t offset, char out[CURSOR_MAX])
+{
+    char raw[48];
+    int n = snprintf(raw, sizeof raw, "2|%lld", (long long)offset);
+    snprintf(raw + n, sizeof raw - (size_t)n, "|%08x", XXH32(raw, (size_t)n, CURSOR_SEED));
+    sodium_bin2base64(out, CURSOR_MAX, (const unsigned char *)raw, strlen(raw),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+bool cursor_decode_offset(const char *text, int64_t *offset)
+{
+    unsigned char raw[48];
+    size_t len = 0;
+    if (strlen(text) >= CURSOR_MAX ||
+        sodium_base642bin(raw, sizeof raw - 1, text, strlen(text), NULL, &len, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+        return false;
+    raw[len] = '\0';
+    char *bar = strrchr((char *)raw, '|');
+    unsigned sum = 0;
+    char tail = 0;
+    long long v = -1;
+    if (!bar || sscanf(bar, "|%8x%c", &sum, &tail) != 1 ||
+        XXH32(raw, (size_t)(bar - (char *)raw), CURSOR_SEED) != sum)
+        return false;
+    *bar = '\0';
+    if (sscanf((char *)raw, "2|%lld%c", &v, &tail) != 1 || v < 0)
+        return false;
+    *offset = v;
+    return true;
+}

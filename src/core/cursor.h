@@ -23,4 +23,8 @@ void cursor_encode(const struct cursor *c, char out[CURSOR_MAX]);
 /* False if text is not a cursor this version made. */
 bool cursor_decode(const char *text, struct cursor *out);
 
+/* Offset cursors for ranked results (search), same checksum scheme. */
+void cursor_encode_offset(int64_t offset, char out[CURSOR_MAX]);
+bool cursor_decode_offset(const char *text, int64_t *offset);
+
 #endif

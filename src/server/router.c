@@ -36,6 +36,7 @@ static const struct route routes[] = {
     {"POST", "/v1/queues/{}/next", W | A, 0, api_work_next},
     {"GET", "/v1/stats", U | W | A, 0, api_stats},
     {"GET", "/v1/events", U | W | A, 0, api_events},
+    {"GET", "/v1/logs/search", U | W | A, 0, api_logs_search},
     {"GET", "/v1/jobs/{}/wait", U | W | A, 0, api_jobs_wait},
     {"POST", "/v1/tokens", A, 0, api_tokens_create},
     {"DELETE", "/v1/tokens/{}", A, 0, api_tokens_revoke},

@@ -108,6 +108,30 @@ jq_err store_stats(store *s, struct sctx *c, const char *scope, json_t **out)
     return s->ops->stats(s->self, c, scope, out);
 }
 
+jq_err store_log_query_ok(store *s, struct sctx *c, const char *q, char *why, size_t cap)
+{
+    return s->ops->log_query_ok(s->self, c, q, why, cap);
+}
+
+jq_err store_log_search(store *s, struct sctx *c, const struct log_search *in,
+                        struct log_hits *out)
+{
+    assert(in->q && in->limit > 0);
+    return s->ops->log_search(s->self, c, in, out);
+}
+
+void log_hits_fini(struct log_hits *h)
+{
+    for (int i = 0; i < h->n; i++) {
+        free(h->hits[i].row.message);
+        free(h->hits[i].row.metadata);
+        free(h->hits[i].snippet);
+    }
+    free(h->hits);
+    h->hits = NULL;
+    h->n = 0;
+}
+
 jq_err store_events(store *s, struct sctx *c, const struct event_filter *f, int64_t after,
                     int limit, struct event_list *out)
 {

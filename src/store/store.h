@@ -143,7 +143,11 @@ struct job_filter {
     bool after;                /* keyset: only rows after (after_created, after_id) */
     int64_t after_created;
     const char *after_id;
+    const char *params_q, *result_q;   /* containment (JSON text): params @> params_q */
+    const char *log_q;                 /* an FTS5 query its logs must match (validated) */
 };
+
+
 
 struct claim_req {
     const char *queue, *worker_id;
@@ -198,6 +202,24 @@ struct log_list {
 };
 void log_list_fini(struct log_list *l);
 
+/* A full-text log search; the query was validated with store_log_query_ok. */
+struct log_search {
+    const char *q;             /* FTS5 query */
+    const char *scope;         /* user_id or NULL */
+    int level;                 /* at least */
+    const char *job_id, *type; /* NULL = any */
+    int64_t since;             /* created_at >= since */
+    const char *metadata_q;    /* containment on metadata, or NULL */
+    int limit, offset;
+};
+struct log_hit {
+    struct log_row row;
+    char type[NAME_MAX_LEN + 1];
+    char *snippet;             /* matches between \x02 and \x03 */
+};
+struct log_hits { struct log_hit *hits; int n; };
+void log_hits_fini(struct log_hits *h);
+
 enum role { ROLE_USER = 1, ROLE_WORKER = 2, ROLE_ADMIN = 4 };
 const char *role_name(enum role r);
 bool role_parse(const char *s, enum role *out);
@@ -239,6 +261,10 @@ struct store_ops {
      * cleanup/idempotency/stats. *rows: rows changed; *next_ms: when the task
      * is next due (rescue/expire), 0 if unknown. */
     /* Events after `after` matching f, oldest first, at most limit. */
+    /* JQ_E_INVALID (with the engine's reason in why) if q is not a valid query. */
+    jq_err (*log_query_ok)(void *self, struct sctx *c, const char *q, char *why, size_t cap);
+    jq_err (*log_search)(void *self, struct sctx *c, const struct log_search *in,
+                         struct log_hits *out);
     jq_err (*events)(void *self, struct sctx *c, const struct event_filter *f, int64_t after,
                      int limit, struct event_list *out);
     jq_err (*maint)(void *self, struct sctx *c, enum maint_task t, int64_t arg_ms, int batch,
@@ -285,6 +311,9 @@ jq_err store_create_batch(store *s, struct sctx *c, const struct batch_req *in,
                           struct job_list *out, int *created);
 jq_err store_cancel_many(store *s, struct sctx *c, const struct cancel_req *in, int *n);
 jq_err store_stats(store *s, struct sctx *c, const char *scope, json_t **out);
+jq_err store_log_query_ok(store *s, struct sctx *c, const char *q, char *why, size_t cap);
+jq_err store_log_search(store *s, struct sctx *c, const struct log_search *in,
+                        struct log_hits *out);
 jq_err store_events(store *s, struct sctx *c, const struct event_filter *f, int64_t after,
                     int limit, struct event_list *out);
 jq_err store_maint(store *s, struct sctx *c, enum maint_task t, int64_t arg_ms, int batch,

@@ -62,6 +62,11 @@ char *api_text(json_t *v);
 /* A job as the reply of a write (200). arg is struct job *. */
 char *api_render_job(void *arg, int *status);
 
+/* search.c: list filters shared with jobs.c. Both reply 400 and return false
+ * when the input is invalid. */
+bool search_containment(struct req *q, const char *name, char **out);
+bool search_log_match(struct req *q, const char *name, const char *text, char *out, size_t cap);
+
 /* handlers */
 void api_health(struct req *q);
 void api_jobs_create(struct req *q);
@@ -70,6 +75,7 @@ void api_jobs_batch(struct req *q);
 void api_jobs_cancel_many(struct req *q);
 void api_stats(struct req *q);
 void api_events(struct req *q);
+void api_logs_search(struct req *q);
 void api_jobs_wait(struct req *q);
 void api_admin_maint_report(struct req *q);
 void api_admin_maint_run(struct req *q);

@@ -360,7 +360,7 @@ static bool list_cursor(struct req *q, struct job_filter *f, struct cursor *cur)
 static bool list_filter(struct req *q, struct job_filter *f, struct cursor *cur)
 {
     static const char *const allowed[] = {"status", "type", "queue", "order", "limit",
-                                          "offset", "cursor", NULL};
+                                          "offset", "cursor", "params", "result", "log_q", NULL};
     int64_t limit = 50, offset = 0;
     const char *status = req_query(q, "status"), *order = req_query(q, "order");
     if (!req_query_only(q, allowed) || !query_int(q, "limit", 1, PAGE_MAX, &limit) ||
@@ -389,14 +389,33 @@ static bool list_filter(struct req *q, struct job_filter *f, struct cursor *cur)
     return list_cursor(q, f, cur);
 }
 
+/* The search filters of a listing: containment and log text. */
+static bool list_search(struct req *q, struct job_filter *f, char **pq, char **rq, char *match,
+                        size_t cap)
+{
+    const char *log_q = req_query(q, "log_q");
+    if (!search_containment(q, "params", pq) || !search_containment(q, "result", rq))
+        return false;
+    if (log_q && !search_log_match(q, "log_q", log_q, match, cap))
+        return false;
+    f->params_q = *pq;
+    f->result_q = *rq;
+    f->log_q = log_q ? match : NULL;
+    return true;
+}
+
 void api_jobs_list(struct req *q)
 {
     struct job_filter f;
     struct cursor cur;
-    if (!list_filter(q, &f, &cur))
-        return;
+    char *pq = NULL, *rq = NULL, match[1024];
+    bool ok = list_filter(q, &f, &cur) && list_search(q, &f, &pq, &rq, match, sizeof match);
     struct job_list l = {0};
-    jq_err err = store_list(q->d->st, &q->sc, &f, &l);
+    jq_err err = ok ? store_list(q->d->st, &q->sc, &f, &l) : JQ_E_OK;
+    free(pq);
+    free(rq);
+    if (!ok)
+        return;
     if (err) {
         api_store_err(q, err);
         return;

@@ -7,10 +7,12 @@
 #include "store/sqlite/sq_int.h"
 
 #include <sodium.h>
+#include <xxhash.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/log.h"
 
 #define JOBQ_APP_ID 0x6A6F6271   /* 'jobq': marks a file as a jobq database */
@@ -134,7 +136,37 @@ static const char *const migrations[] = {
     "  SELECT new.user_id, new.job_id, j.queue, j.type, 'log', json_object('log_id', new.id,"
     "    'level', CASE new.level WHEN 0 THEN 'debug' WHEN 1 THEN 'info' WHEN 2 THEN 'warning'"
     "    ELSE 'error' END, 'message', new.message), new.created_at"
-    "  FROM jobs j WHERE j.id = new.job_id; END;",
+    "  FROM jobs j WHERE j.id = new.job_id; END;"
+    /* full-text search over log messages: an external-content FTS5 index whose
+     * second column holds hex(user_id) as one token, so a user's search is an
+     * index intersection, not a filter over everyone's matches */
+    "CREATE VIEW job_logs_fts_src AS SELECT id, message, hex(user_id) AS u FROM job_logs;"
+    "CREATE VIRTUAL TABLE job_logs_fts USING fts5(message, u, content='job_logs_fts_src',"
+    "  content_rowid='id');"
+    "CREATE TRIGGER logs_fts_ins AFTER INSERT ON job_logs BEGIN"
+    "  INSERT INTO job_logs_fts(rowid, message, u) VALUES (new.id, new.message,"
+    "    hex(new.user_id)); END;"
+    "CREATE TRIGGER logs_fts_del AFTER DELETE ON job_logs BEGIN"
+    "  INSERT INTO job_logs_fts(job_logs_fts, rowid, message, u)"
+    "    VALUES ('delete', old.id, old.message, hex(old.user_id)); END;"
+    /* JSON containment: a hashed (path, scalar) term per leaf of params and
+     * result, at most 32 each, so `params @> {...}` starts from an index and
+     * jq_contains() checks the candidates exactly */
+    "CREATE TABLE job_terms (term TEXT NOT NULL, user_id TEXT NOT NULL, job_id TEXT NOT NULL,"
+    "  PRIMARY KEY (term, user_id, job_id)) WITHOUT ROWID;"
+    "CREATE INDEX job_terms_job ON job_terms(job_id);"
+    "CREATE TRIGGER jobs_terms_ins AFTER INSERT ON jobs BEGIN"
+    "  INSERT OR IGNORE INTO job_terms SELECT jq_term('p', fullkey, type, atom), new.user_id,"
+    "    new.id FROM json_tree(new.params) WHERE type NOT IN ('object','array') LIMIT 32; END;"
+    "CREATE TRIGGER jobs_terms_params AFTER UPDATE OF params ON jobs BEGIN"
+    "  INSERT OR IGNORE INTO job_terms SELECT jq_term('p', fullkey, type, atom), new.user_id,"
+    "    new.id FROM json_tree(new.params) WHERE type NOT IN ('object','array') LIMIT 32; END;"
+    "CREATE TRIGGER jobs_terms_result AFTER UPDATE OF result ON jobs"
+    "  WHEN new.result IS NOT NULL AND json_valid(new.result) BEGIN"
+    "  INSERT OR IGNORE INTO job_terms SELECT jq_term('r', fullkey, type, atom), new.user_id,"
+    "    new.id FROM json_tree(new.result) WHERE type NOT IN ('object','array') LIMIT 32; END;"
+    "CREATE TRIGGER jobs_terms_del AFTER DELETE ON jobs BEGIN"
+    "  DELETE FROM job_terms WHERE job_id = old.id; END;",
 };
 enum { SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
 
@@ -292,8 +324,77 @@ static void fn_id(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_text(ctx, id, ID_LEN, SQLITE_TRANSIENT);
 }
 
+/* jq_term(prefix, fullkey, type, atom) -> the hashed containment term of one
+ * JSON leaf: array indexes become [] (an array contains its elements at any
+ * position) and integral numbers compare as integers (1 = 1.0). */
+static void fn_term(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const char *pre = (const char *)sqlite3_value_text(argv[0]);
+    const char *key = (const char *)sqlite3_value_text(argv[1]);
+    const char *type = (const char *)sqlite3_value_text(argv[2]);
+    char buf[1024], val[64];
+    size_t n = 0;
+    for (const char *k = key ? key : ""; *k && n < 600; k++) {
+        if (*k == '[') {                                  /* [12] -> [] */
+            while (*k && *k != ']')
+                k++;
+            buf[n++] = '[';
+            buf[n++] = ']';
+            if (!*k)
+                break;
+        } else {
+            buf[n++] = *k;
+        }
+    }
+    const char *atom = (const char *)sqlite3_value_text(argv[3]);
+    if (type && (strcmp(type, "real") == 0 || strcmp(type, "integer") == 0)) {
+        double d = sqlite3_value_double(argv[3]);
+        if (d == (double)(long long)d)
+            snprintf(val, sizeof val, "%lld", (long long)d);
+        else
+            snprintf(val, sizeof val, "%.17g", d);
+        atom = val;
+        type = "number";
+    }
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "=%s:", type ? type : "null");
+    XXH64_state_t *h = XXH64_createState();
+    XXH64_reset(h, 0);
+    XXH64_update(h, buf, n);
+    if (atom)
+        XXH64_update(h, atom, strlen(atom));
+    char out[24];
+    snprintf(out, sizeof out, "%s%016llx", pre ? pre : "", (unsigned long long)XXH64_digest(h));
+    XXH64_freeState(h);
+    sqlite3_result_text(ctx, out, -1, SQLITE_TRANSIENT);
+}
+
+/* jq_contains(doc, query) -> 1 if doc @> query (PostgreSQL jsonb semantics). */
+static void fn_contains(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    json_t *q = sqlite3_get_auxdata(ctx, 1);          /* the query, parsed once per statement */
+    if (!q) {
+        const char *qt = (const char *)sqlite3_value_text(argv[1]);
+        if (!qt || !(q = json_loads(qt, JSON_DECODE_ANY, NULL))) {
+            sqlite3_result_int(ctx, 0);
+            return;
+        }
+        sqlite3_set_auxdata(ctx, 1, q, (void (*)(void *))json_decref);
+        q = sqlite3_get_auxdata(ctx, 1);
+    }
+    const char *dt = (const char *)sqlite3_value_text(argv[0]);
+    json_t *d = dt ? json_loads(dt, JSON_DECODE_ANY, NULL) : NULL;
+    sqlite3_result_int(ctx, d && q && json_contains(d, q));
+    json_decref(d);
+}
+
 void sq__register_funcs(struct conn *cn, const struct retry_policy *p)
 {
+    sqlite3_create_function(cn->db, "jq_term", 4, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                            fn_term, NULL, NULL);
+    sqlite3_create_function(cn->db, "jq_contains", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                            fn_contains, NULL, NULL);
     sqlite3_create_function(cn->db, "jq_bucket", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
                             fn_bucket, NULL, NULL);
     sqlite3_create_function(cn->db, "jq_id", 1, SQLITE_UTF8, &cn->ids, fn_id, NULL, NULL);
@@ -378,6 +479,16 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_EVENTS_BOUNDS] = "SELECT (SELECT min(id) FROM events), (SELECT max(id) FROM events)",
     [ST_EVENTS_PRUNE] = "DELETE FROM events WHERE id IN (SELECT id FROM events"
                         " WHERE created_at<?1 ORDER BY id LIMIT ?2)",
+    [ST_LOG_QUERY_OK] = "SELECT 1 FROM job_logs_fts WHERE job_logs_fts MATCH ?1 LIMIT 1",
+    [ST_LOG_SEARCH] =
+        "SELECT l.id, l.job_id, l.created_at, l.level, l.message, l.metadata,"
+        " snippet(job_logs_fts, 0, char(2), char(3), '…', 16), j.type"
+        " FROM job_logs_fts JOIN job_logs l ON l.id = job_logs_fts.rowid"
+        " JOIN jobs j ON j.id = l.job_id"
+        " WHERE job_logs_fts MATCH ?1 AND (?2 IS NULL OR l.user_id = ?2) AND l.level >= ?3"
+        " AND (?4 IS NULL OR l.job_id = ?4) AND (?5 IS NULL OR j.type = ?5)"
+        " AND l.created_at >= ?6 AND (?7 IS NULL OR jq_contains(l.metadata, ?7))"
+        " ORDER BY bm25(job_logs_fts), l.id LIMIT ?8 OFFSET ?9",
     [ST_COUNT_DIM] = "SELECT coalesce(sum(n), 0) FROM counts WHERE dim=?1"
                      " AND (?2 IS NULL OR key=?2) AND (?3 IS NULL OR status=?3)",
     [ST_STATS_TYPES] = "SELECT type, sum(completed), sum(failed), sum(dur_n), sum(dur_sum)"
@@ -510,6 +621,13 @@ sqlite3_stmt *sq__st(struct conn *cn, struct sctx *c, enum st_id id)
     return prepare(cn, &cn->st[id], st_sql[id]);
 }
 
+/* Containment filter: candidates from the first leaf's term, then exact check. */
+#define CONTAINS(prefix, col, param)                                                   \
+    " AND id IN (SELECT job_id FROM job_terms WHERE term = (SELECT jq_term('" prefix     \
+    "', fullkey, type, atom) FROM json_tree(" param ") WHERE type NOT IN"                \
+    " ('object','array') LIMIT 1) AND (?1 IS NULL OR user_id = ?1))"                    \
+    " AND jq_contains(" col ", " param ")"
+
 /* Builds the list (or count) statement for one combination of filters.
  * ?1 user ?2 status ?3 type ?4 queue ?5 limit ?6 offset ?7 ?8 keyset position */
 sqlite3_stmt *sq__list_st(struct conn *cn, struct sctx *c, int mask)
@@ -518,7 +636,7 @@ sqlite3_stmt *sq__list_st(struct conn *cn, struct sctx *c, int mask)
         c->stmts++;
     if (cn->list[mask])
         return prepare(cn, &cn->list[mask], NULL);
-    char sql[768];
+    char sql[2048];
     const char *dir = mask & LF_ASC ? "ASC" : "DESC";
     int n = snprintf(sql, sizeof sql, "SELECT %s FROM jobs WHERE 1",
                      mask & LF_COUNT ? "count(*)" : JOB_COLS);
@@ -533,6 +651,14 @@ sqlite3_stmt *sq__list_st(struct conn *cn, struct sctx *c, int mask)
     if (mask & LF_AFTER)
         n += snprintf(sql + n, sizeof sql - n, " AND (created_at, id) %s (?7, ?8)",
                       mask & LF_ASC ? ">" : "<");
+    if (mask & LF_PARAMS)
+        n += snprintf(sql + n, sizeof sql - n, CONTAINS("p", "params", "?9"));
+    if (mask & LF_RESULT)
+        n += snprintf(sql + n, sizeof sql - n, CONTAINS("r", "result", "?10"));
+    if (mask & LF_LOGQ)
+        n += snprintf(sql + n, sizeof sql - n, " AND id IN (SELECT l.job_id FROM job_logs_fts"
+                      " JOIN job_logs l ON l.id = job_logs_fts.rowid WHERE job_logs_fts MATCH ?11"
+                      " AND (?1 IS NULL OR l.user_id = ?1))");
     if (!(mask & LF_COUNT))
         snprintf(sql + n, sizeof sql - n, " ORDER BY created_at %s, id %s LIMIT ?5 OFFSET ?6",
                  dir, dir);
@@ -625,7 +751,9 @@ static const struct plan_name plans[] = {
     {"cleanup", ST_CLEANUP_JOBS, -1}, {"cleanup_logs", ST_CLEANUP_LOGS, -1},
     {"oldest_due", ST_OLDEST_DUE, -1}, {"stats_types", ST_STATS_TYPES, -1},
     {"stats_minutes", ST_STATS_MINUTES, -1}, {"counts_user", ST_COUNTS_USER, -1},
-    {"cancel_filter", ST_CANCEL_FILTER_USER, -1}, {"events", ST_EVENTS_AFTER, -1},
+    {"cancel_filter", ST_CANCEL_FILTER_USER, -1}, {"log_search", ST_LOG_SEARCH, -1},
+    {"list_user_params", -1, LF_USER | LF_PARAMS}, {"list_all_result", -1, LF_RESULT},
+    {"list_user_logq", -1, LF_USER | LF_LOGQ}, {"events", ST_EVENTS_AFTER, -1},
     {"events_prune", ST_EVENTS_PRUNE, -1}, {"complete_many", ST_COMPLETE_MANY, -1},
     {"fail_many", ST_FAIL_MANY, -1}, {"batch_existing", ST_BATCH_EXISTING, -1},
 };

@@ -27,14 +27,14 @@ enum st_id {
     ST_FIND_UNIQUE, ST_FIND_DEDUP, ST_FIND_CACHE, ST_ACTIVE_COUNT, ST_IDEM_GET, ST_IDEM_PUT,
     ST_BATCH_INSERT, ST_BATCH_EXISTING, ST_CANCEL_IDS, ST_CANCEL_FILTER, ST_CANCEL_FILTER_USER, ST_CLEANUP_LOGS,
     ST_CLEANUP_JOBS, ST_IDEM_PRUNE, ST_STATS_PRUNE, ST_HIST_PRUNE, ST_COUNTS_USER, ST_OLDEST_DUE_USER,
-    ST_COUNTS_DIMS, ST_COUNT_DIM, ST_EVENTS_AFTER, ST_EVENTS_BOUNDS, ST_EVENTS_PRUNE, ST_STATS_TYPES, ST_STATS_HIST, ST_STATS_MINUTES, ST_OLDEST_DUE,
+    ST_COUNTS_DIMS, ST_COUNT_DIM, ST_LOG_QUERY_OK, ST_LOG_SEARCH, ST_EVENTS_AFTER, ST_EVENTS_BOUNDS, ST_EVENTS_PRUNE, ST_STATS_TYPES, ST_STATS_HIST, ST_STATS_MINUTES, ST_OLDEST_DUE,
     ST_BEGIN, ST_BEGIN_IMM, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
     ST__COUNT
 };
 
 /* Variants of the list statement: one per combination of filters. */
 enum { LF_USER = 1, LF_STATUS = 2, LF_TYPE = 4, LF_QUEUE = 8, LF_ASC = 16, LF_COUNT = 32,
-       LF_AFTER = 64, LF__N = 128 };
+       LF_AFTER = 64, LF_PARAMS = 128, LF_RESULT = 256, LF_LOGQ = 512, LF__N = 1024 };
 
 struct conn {
     sqlite3 *db;
@@ -109,6 +109,9 @@ jq_err sq__op_cancel_many(void *self, struct sctx *c, const struct cancel_req *i
 jq_err sq__op_stats(void *self, struct sctx *c, const char *scope, json_t **out);
 jq_err sq__op_events(void *self, struct sctx *c, const struct event_filter *f, int64_t after,
                      int limit, struct event_list *out);
+jq_err sq__op_log_query_ok(void *self, struct sctx *c, const char *q, char *why, size_t cap);
+jq_err sq__op_log_search(void *self, struct sctx *c, const struct log_search *in,
+                         struct log_hits *out);
 jq_err sq__op_maint(void *self, struct sctx *c, enum maint_task t, int64_t arg_ms, int batch,
                     int *rows, int64_t *next_ms);
 /* --- idempotency (sq_writer.c calls these around an op) --- */

@@ -499,12 +499,20 @@ static void bind_filter(sqlite3_stmt *st, const struct job_filter *f)
         sqlite3_bind_text(st, 2, job_status_name(f->status), -1, SQLITE_STATIC);
     sq__bind_opt_text(st, 3, f->type);
     sq__bind_opt_text(st, 4, f->queue);
+    if (f->params_q)
+        sqlite3_bind_text(st, 9, f->params_q, -1, SQLITE_STATIC);
+    if (f->result_q)
+        sqlite3_bind_text(st, 10, f->result_q, -1, SQLITE_STATIC);
+    if (f->log_q)
+        sqlite3_bind_text(st, 11, f->log_q, -1, SQLITE_STATIC);
 }
 
 /* The counter that answers a filter's total, if one does: user (+status),
  * or, across users, one of type / queue (+status) or status alone. */
 static bool counter_for(const struct job_filter *f, const char **dim, const char **key)
 {
+    if (f->params_q || f->result_q || f->log_q)
+        return false;                             /* searches count what they find */
     if (f->user_id && !f->type && !f->queue) {
         *dim = "u";
         *key = f->user_id;
@@ -545,7 +553,8 @@ static jq_err r_list(struct conn *cn, struct sctx *c, void *arg)
     const struct job_filter *f = a->f;
     int mask = (f->user_id ? LF_USER : 0) | (f->status >= 0 ? LF_STATUS : 0) |
                (f->type ? LF_TYPE : 0) | (f->queue ? LF_QUEUE : 0) | (f->asc ? LF_ASC : 0) |
-               (f->after ? LF_AFTER : 0);
+               (f->after ? LF_AFTER : 0) | (f->params_q ? LF_PARAMS : 0) |
+               (f->result_q ? LF_RESULT : 0) | (f->log_q ? LF_LOGQ : 0);
     sqlite3_stmt *st = sq__list_st(cn, c, mask);
     if (!st)
         return JQ_E_STORAGE;

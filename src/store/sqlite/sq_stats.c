@@ -6,6 +6,7 @@
 #include "store/sqlite/sq_int.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -473,5 +474,86 @@ jq_err sq__op_events(void *self, struct sctx *c, const struct event_filter *f, i
     jq_err err = sq__read(self, c, r_events, &a);
     if (err)
         event_list_fini(out);
+    return err;
+}
+
+/* --- full-text log search --- */
+
+struct search_args {
+    const char *q;
+    char *why;
+    size_t cap;
+    const struct log_search *in;
+    struct log_hits *out;
+};
+
+static jq_err r_query_ok(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct search_args *a = arg;
+    sqlite3_stmt *st = sq__st(cn, c, ST_LOG_QUERY_OK);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, a->q, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    jq_err err = JQ_E_OK;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        snprintf(a->why, a->cap, "%s", sqlite3_errmsg(cn->db));   /* "fts5: syntax error …" */
+        err = (rc & 0xff) == SQLITE_ERROR ? JQ_E_INVALID : sq__rc(cn, rc, "log query");
+    }
+    sqlite3_reset(st);
+    return err;
+}
+
+jq_err sq__op_log_query_ok(void *self, struct sctx *c, const char *q, char *why, size_t cap)
+{
+    struct search_args a = {.q = q, .why = why, .cap = cap};
+    why[0] = '\0';
+    return sq__read(self, c, r_query_ok, &a);
+}
+
+static void load_hit(sqlite3_stmt *st, struct log_hit *h)
+{
+    h->row.id = sqlite3_column_int64(st, 0);
+    sq__text(st, 1, h->row.job_id, sizeof h->row.job_id);
+    h->row.created_at = sqlite3_column_int64(st, 2);
+    h->row.level = sqlite3_column_int(st, 3);
+    h->row.message = sq__dup(st, 4);
+    h->row.metadata = sq__dup(st, 5);
+    h->snippet = sq__dup(st, 6);
+    sq__text(st, 7, h->type, sizeof h->type);
+}
+
+static jq_err r_search(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct search_args *a = arg;
+    const struct log_search *in = a->in;
+    sqlite3_stmt *st = sq__st(cn, c, ST_LOG_SEARCH);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, in->q, -1, SQLITE_STATIC);
+    sq__bind_opt_text(st, 2, in->scope);
+    sqlite3_bind_int(st, 3, in->level);
+    sq__bind_opt_text(st, 4, in->job_id);
+    sq__bind_opt_text(st, 5, in->type);
+    sqlite3_bind_int64(st, 6, in->since);
+    sq__bind_opt_text(st, 7, in->metadata_q);
+    sqlite3_bind_int(st, 8, in->limit);
+    sqlite3_bind_int(st, 9, in->offset);
+    a->out->hits = calloc((size_t)in->limit, sizeof *a->out->hits);
+    int rc = a->out->hits ? SQLITE_ROW : SQLITE_NOMEM;
+    while (a->out->hits && a->out->n < in->limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        load_hit(st, &a->out->hits[a->out->n++]);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? JQ_E_OK : sq__rc(cn, rc, "log search");
+}
+
+jq_err sq__op_log_search(void *self, struct sctx *c, const struct log_search *in,
+                         struct log_hits *out)
+{
+    struct search_args a = {.in = in, .out = out};
+    memset(out, 0, sizeof *out);
+    jq_err err = sq__read(self, c, r_search, &a);
+    if (err)
+        log_hits_fini(out);
     return err;
 }
