@@ -20,8 +20,10 @@ test: deps
 	cmake --build build-test -j$(JOBS)
 	cd build-test && ctest --output-on-failure -j$(JOBS)
 
-bench: build
-	./build/bench_enqueue --help >/dev/null
+# make bench: W1a/W1b/W2/W3 (docs: scripts/bench.sh) on fresh jobqd's, Release build in build-bench/;
+# QUICK=1 for a smoke run (1 rep, 10k jobs), SEED=1 to add bench_latency.
+bench: deps
+	scripts/bench.sh
 
 clean:
 	rm -rf build build-test

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# bench.sh - the WORKLOADS.md workloads (W1a, W1b, W2, W3) against jobqd (make bench).
+#
+# Builds a Release tree in build-bench/, then for every workload and repetition starts a
+# fresh jobqd (fresh temp data dir, --sync full, --active-limit 0, port 0), runs
+# build-bench/bench_w, stops jobqd (SIGTERM, wait) and appends the JSON line to
+# bench/results/jobq.jsonl. A single-run W2 sweep (protocol / batch size) follows. Then it
+# prints a markdown table of the medians beside the peers' figures (bench/peers.json).
+#
+#   make bench              3 repetitions, full sizes (100,000 jobs; W3 20 s)
+#   QUICK=1 make bench      1 repetition, 10,000 jobs, W3 5 s, a short sweep
+#   SEED=1 make bench       also bench_latency (seed latency table; 1M jobs, long)
+# Knobs: REPS, TIMEOUT (300 s per run), WORKLOADS ("w1a w1b w2 w3"), SWEEP=0 to skip the
+#        sweep, BENCH_ARGS (extra bench_w args), JOBS (cmake -j).
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+QUICK=${QUICK:-0}
+SEED=${SEED:-0}
+if [ "$QUICK" = 1 ]; then REPS=${REPS:-1}; QARG=--quick; else REPS=${REPS:-3}; QARG=; fi
+TIMEOUT=${TIMEOUT:-300}
+WORKLOADS=${WORKLOADS:-"w1a w1b w2 w3"}
+SWEEP=${SWEEP:-1}
+BENCH_ARGS=${BENCH_ARGS:-}
+BUILD=build-bench
+RESULTS=bench/results/jobq.jsonl
+RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)-$$
+DURABILITY="--sync full: SQLite WAL, synchronous=FULL, fsync per group commit before the reply"
+ADMIN="bench-admin-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+SERVER_PID=; DATA=
+
+log() { echo "bench: $*" >&2; }
+
+build() {
+    cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+        cmake --build "$BUILD" -j"${JOBS:-2}" --target jobqd bench_w bench_table $1 >/dev/null
+}
+
+# Starts a fresh jobqd; sets SERVER_PID, DATA, PORT. Extra args go to jobqd.
+start_server() {
+    DATA=$(mktemp -d /tmp/jobq-bench.XXXXXX)
+    JOBQ_ADMIN_TOKEN=$ADMIN "$BUILD/jobqd" --db "$DATA/jobq.db" --host 127.0.0.1 --port 0 \
+        --port-file "$DATA/port" --sync full --active-limit 0 --log-level warn "$@" \
+        </dev/null >"$DATA/jobqd.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 200); do
+        [ -s "$DATA/port" ] && curl -fs "http://127.0.0.1:$(cat "$DATA/port")/healthz" >/dev/null && break
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    PORT=$(cat "$DATA/port" 2>/dev/null || echo 0)
+    [ "$PORT" != 0 ] && kill -0 "$SERVER_PID" 2>/dev/null
+}
+
+stop_server() {
+    if [ -n "$SERVER_PID" ]; then
+        kill -TERM "$SERVER_PID" 2>/dev/null
+        for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$SERVER_PID" 2>/dev/null
+        wait "$SERVER_PID" 2>/dev/null
+    fi
+    [ -n "$DATA" ] && rm -rf "$DATA"
+    SERVER_PID=; DATA=
+}
+trap 'stop_server; exit 130' INT TERM
+
+# A result line for a run that produced none.
+bad_line() { # workload rep status rc [sweep-label]
+    local extra=""
+    [ -n "${5:-}" ] && extra=",\"sweep\":true,\"sweep_label\":\"$5\""
+    printf '{"system":"jobq","workload":"%s","status":"%s","rc":%s,"run_id":"%s","rep":%s,"quick":%s%s}\n' \
+        "$1" "$3" "$4" "$RUN_ID" "$2" "$([ "$QUICK" = 1 ] && echo true || echo false)" "$extra"
+}
+
+# One run on a fresh jobqd: workload rep [sweep-label] [bench_w args…]
+run_one() {
+    local wl=$1 rep=$2 label=$3; shift 3
+    local W; W=$(echo "$wl" | tr a-z A-Z | sed 's/^W/W/;s/A$/a/;s/B$/b/')
+    local out rc line
+    if ! start_server; then
+        log "$W rep $rep: jobqd did not start"; cat "$DATA/jobqd.log" >&2
+        bad_line "$W" "$rep" failed 1 "$label" >>"$RESULTS"; stop_server; return
+    fi
+    out=$(mktemp)
+    timeout "$TIMEOUT" "$BUILD/bench_w" --url "http://127.0.0.1:$PORT" --admin-token "$ADMIN" \
+        --workload "$wl" $QARG --server-pid "$SERVER_PID" --durability "$DURABILITY" \
+        --run-id "$RUN_ID" --rep "$rep" ${label:+--sweep-label "$label"} $BENCH_ARGS "$@" >"$out"
+    rc=$?
+    line=$(tail -n 1 "$out")
+    if [ $rc -eq 124 ]; then
+        log "$W rep $rep${label:+ ($label)}: timed out after ${TIMEOUT}s"
+        bad_line "$W" "$rep" timed_out $rc "$label" >>"$RESULTS"
+    elif [ $rc -ne 0 ] || [ "${line:0:1}" != "{" ]; then
+        log "$W rep $rep${label:+ ($label)}: failed (rc $rc)"
+        bad_line "$W" "$rep" failed $rc "$label" >>"$RESULTS"
+    else
+        echo "$line" >>"$RESULTS"
+        log "$W rep $rep${label:+ ($label)}: $(echo "$line" | sed -E 's/.*"jobs_per_s":([0-9.]+).*"p50_ms":([0-9.]+),"p99_ms":([0-9.]+).*/\1 jobs\/s, p50 \2 ms, p99 \3 ms/')"
+    fi
+    rm -f "$out"
+    stop_server
+}
+
+# The seed latency table (bench_latency, by another engineer) on its own jobqd.
+run_seed() {
+    start_server --retention-ms 1 --cleanup-interval-ms 86400000 || { log "seed: jobqd did not start"; stop_server; return; }
+    log "seed: bench_latency ${QARG:+(quick)}"
+    "$BUILD/bench_latency" --url "http://127.0.0.1:$PORT" --admin-token "$ADMIN" $QARG \
+        | tee "bench/results/seed_latency-$RUN_ID.txt"
+    stop_server
+}
+
+machine_line() {
+    local fs sync
+    fs=$(df -T /tmp 2>/dev/null | awk 'NR==2{print $2}')
+    sync=$(dd if=/dev/zero of=/tmp/jobq-bench-dsync.$$ bs=4k count=500 oflag=dsync 2>&1 |
+           awk '/copied/{for(i=1;i<=NF;i++) if($i ~ /^s,?$/) s=$(i-1); print s}' | tr -d ',')
+    rm -f /tmp/jobq-bench-dsync.$$
+    local rate=""
+    [ -n "$sync" ] && rate=$(awk -v s="$sync" 'BEGIN{ if (s>0) printf "%.0f", 500/s }')
+    echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB," \
+         "$(uname -sr); data dir on /tmp ($fs); 4 KiB write+O_DSYNC: ${rate:-?} writes/s (dd)." \
+         "Server, client and workers share the cores; jobq runs --sync full (fsync per group commit)."
+}
+
+main() {
+    mkdir -p bench/results
+    log "building Release in $BUILD/"
+    build "$([ "$SEED" = 1 ] && echo bench_latency)" || { log "build failed"; exit 1; }
+    log "run $RUN_ID: workloads [$WORKLOADS], $REPS rep(s)${QARG:+, quick}, timeout ${TIMEOUT}s"
+    for wl in $WORKLOADS; do
+        for rep in $(seq 1 "$REPS"); do run_one "$wl" "$rep" ""; done
+    done
+    if [ "$SWEEP" = 1 ] && [[ " $WORKLOADS " == *" w2 "* ]]; then
+        local sweep="next:1 next:10 next:25 next:100 claim:100"
+        [ "$QUICK" = 1 ] && sweep="next:10 claim:100"
+        for p in $sweep; do
+            run_one w2 0 "${p%%:*} batch ${p##*:}" --protocol "${p%%:*}" --claim-max "${p##*:}"
+        done
+    fi
+    [ "$SEED" = 1 ] && run_seed
+    echo
+    echo "## jobq vs peers — run $RUN_ID (${REPS} rep(s), medians${QARG:+; QUICK: 10,000 jobs, W3 5 s})"
+    echo
+    "$BUILD/bench_table" --results "$RESULTS" --peers bench/peers.json --run-id "$RUN_ID"
+    echo
+    machine_line
+    echo "Raw lines: $RESULTS (run_id $RUN_ID)."
+}
+main
