@@ -4,6 +4,8 @@
  * with a progress bar on stderr when stderr is a terminal.
  *
  * Each batch is all or nothing on the server; batches before a failed one stay created.
+ * With --idempotency-key KEY batch k is sent with the key "KEY#k", so rerunning the same
+ * command after a failure replays the batches that went through instead of duplicating them.
  * stdout gets the job ids, one per line, in file order (--json: each batch reply, one per
  * line); the error of a failed batch names the file line of the bad item.
  */
@@ -152,11 +154,15 @@ int cli_enqueue_file(struct cli *cli, const struct cli_args *a, const char *path
     }
     b.total = count_lines(b.f);
     b.bar = !cli_flag(a, "quiet") && isatty(STDERR_FILENO);
-    jobq_batch_opts o = { .replace = cli_flag(a, "upsert"),
-                          .idempotency_key = cli_str(a, "idempotency-key") };
-    while (rc == CLI_EXIT_OK) {
+    jobq_batch_opts o = { .replace = cli_flag(a, "upsert") };
+    const char *key = cli_str(a, "idempotency-key");
+    char keyn[300];
+    for (int k = 1; rc == CLI_EXIT_OK; k++) {
         if ((rc = read_batch(&b, (size_t)per)) != 0 || b.n == 0)
             break;
+        if (key)        /* one key per batch: KEY#1, KEY#2 ... (a rerun replays them) */
+            o.idempotency_key = snprintf(keyn, sizeof keyn, "%s#%d", key, k) < (int)sizeof keyn
+                              ? keyn : key;
         rc = send_batch(cli, &b, &o);
         free_items(&b);
     }

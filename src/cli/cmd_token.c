@@ -51,7 +51,7 @@ static int run_revoke(struct cli *cli, const struct cli_args *a)
 
 const struct cli_verb cmd_token_verbs[] = {
     { "token create", "", 0, create_opts,
-      "Create an API token (admin); prints the secret first.", run_create },
-    { "token revoke", "ID", 1, NULL, "Revoke an API token (admin).", run_revoke },
-    { NULL, NULL, 0, NULL, NULL, NULL },
+      "Create an API token (admin); prints the secret first.", run_create, 0 },
+    { "token revoke", "ID", 1, NULL, "Revoke an API token (admin).", run_revoke, 0 },
+    { NULL, NULL, 0, NULL, NULL, NULL, 0 },
 };

@@ -124,11 +124,11 @@ static const struct cli_opt log_opts[] = {
 
 const struct cli_verb cmd_work_verbs[] = {
     { "claim", "QUEUE", 1, claim_opts,
-      "Claim due jobs from QUEUE; prints \"ID LEASE_TOKEN TYPE PARAMS\" per job.", run_claim },
+      "Claim due jobs from QUEUE; prints \"ID LEASE_TOKEN TYPE PARAMS\" per job.", run_claim, 0 },
     { "heartbeat", "ID", 1, heartbeat_opts, "Extend a lease and report progress.",
-      run_heartbeat },
-    { "complete", "ID", 1, complete_opts, "Complete a claimed job.", run_complete },
-    { "fail", "ID", 1, fail_opts, "Report a failed attempt of a claimed job.", run_fail },
-    { "log", "ID MESSAGE", 2, log_opts, "Add a log line to a claimed job.", run_log },
-    { NULL, NULL, 0, NULL, NULL, NULL },
+      run_heartbeat, 0 },
+    { "complete", "ID", 1, complete_opts, "Complete a claimed job.", run_complete, 0 },
+    { "fail", "ID", 1, fail_opts, "Report a failed attempt of a claimed job.", run_fail, 0 },
+    { "log", "ID MESSAGE", 2, log_opts, "Add a log line to a claimed job.", run_log, 0 },
+    { NULL, NULL, 0, NULL, NULL, NULL, 0 },
 };

@@ -157,11 +157,15 @@ void cli_print_stats(const jobq_stats *s)
                "COMPLETED", "FAILED", "AVG_MS", "P95_MS", "DONE/H", "FAIL/H");
     for (size_t i = 0; i < s->ntypes; i++) {
         const jobq_type_counts *t = &s->types[i];
-        printf("%-24.*s %8lld %8lld %9lld %7lld %9.1f %9.0f %7lld %7lld\n", COL_MAX,
+        char avg[32] = "-", p95[32] = "-";     /* no finished job yet: no duration */
+        if (t->avg_duration_ms >= 0)
+            snprintf(avg, sizeof avg, "%.1f", t->avg_duration_ms);
+        if (t->p95_duration_ms >= 0)
+            snprintf(p95, sizeof p95, "%.0f", t->p95_duration_ms);
+        printf("%-24.*s %8lld %8lld %9lld %7lld %9s %9s %7lld %7lld\n", COL_MAX,
                or_dash(t->type), (long long)t->counts.pending, (long long)t->counts.processing,
-               (long long)t->counts.completed, (long long)t->counts.failed, t->avg_duration_ms,
-               t->p95_duration_ms, (long long)t->completed_last_hour,
-               (long long)t->failed_last_hour);
+               (long long)t->counts.completed, (long long)t->counts.failed, avg, p95,
+               (long long)t->completed_last_hour, (long long)t->failed_last_hour);
     }
 }
 
