@@ -145,6 +145,6 @@ main() {
     "$BUILD/bench_table" --results "$RESULTS" --peers bench/peers.json --run-id "$RUN_ID"
     echo
     machine_line
-    echo "Raw lines: $RESULTS (run_id $RUN_ID)."
+    echo "Raw lines: $RESULTS (run_id $RUN_ID); tree $(git describe --always --dirty 2>/dev/null)."
 }
 main
