@@ -1,10 +1,13 @@
 /*
  * producer.c - libjobq example: enqueue a job, then poll it until it is finished and print
- * its result. Not built by CMake; after building libjobq (target jobq_static):
+ * its result. Against an installed libjobq (cmake --install):
  *
- *   cc -std=c11 -Iinclude examples/producer.c build/libjobq.a -lcurl -ljansson -lpthread \
- *      -o producer
+ *   cc -std=c11 examples/producer.c $(pkg-config --cflags --libs jobq) -o producer
  *   JOBQ_URL=http://127.0.0.1:8080 JOBQ_TOKEN=<user token> ./producer echo '{"hello":1}'
+ *
+ * A job identical to a pending one (same type and params) answers that job
+ * ("deduplicated"); one identical to a recently completed job answers its result
+ * ("cached"). The build tree also has it as jobq-example-producer.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -42,7 +45,8 @@ int main(int argc, char **argv)
         rc = report(c, "create");
         goto done;
     }
-    printf("enqueued %s (%s)\n", job->id, job->status_name);
+    printf("enqueued %s (%s%s)\n", job->id, job->status_name,
+           job->deduplicated ? ", deduplicated" : job->cached ? ", cached" : "");
     for (int i = 0; i < 600; i++) {                    /* up to a minute */
         jobq_job *now = NULL;
         if (jobq_get(c, job->id, &now)) {

@@ -421,7 +421,7 @@ TEST(cli_usage_exits_2)
     CHECK_RUN(r, 0);
     CHECK(strstr(r.out, "enqueue") && strstr(r.out, "token create"));
     const char *verbs[] = { "enqueue", "show", "list", "cancel", "retry", "delete", "logs",
-                            "claim", "heartbeat", "complete", "fail", "log" };
+                            "stats", "claim", "heartbeat", "complete", "fail", "log" };
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
         cli(&r, NULL, verbs[i], "--help", NULL);
         CHECK_RUN(r, 0);
@@ -433,6 +433,120 @@ TEST(cli_usage_exits_2)
     cli(&r, NULL, "token", "--help", NULL);
     CHECK_RUN(r, 0);
     run_free(&r);
+}
+
+/* Lines of s. */
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* enqueue --file: 2500 JSONL lines in batches of 1000; list --all follows the cursors;
+ * a bad line is named; cancel --filter; a missing file is exit 4. */
+TEST(cli_bulk_jsonl)
+{
+    struct testsrv *s = testsrv_start(&real_clock);
+    char user[TS_HDR_MAX], path[1024], bad[1024];
+    struct run r = { 0 };
+    cli(&r, NULL, "--url", s->url, "--token", s->admin, "token", "create", "--user", "bulk",
+        "--role", "user", "--active-limit", "0", NULL);
+    CHECK_RUN(r, 0);
+    first_line(r.out, user, sizeof user);
+
+    snprintf(path, sizeof path, "%s/jobs.jsonl", th_tmproot());
+    FILE *f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    for (int i = 0; i < 2500; i++)
+        fprintf(f, "{\"type\":\"bulk.t\",\"queue\":\"bq\",\"params\":{\"i\":%d}}\n%s", i,
+                i == 10 ? "\n" : "");                       /* a blank line is skipped */
+    fclose(f);
+    cli(&r, NULL, "--url", s->url, "--token", user, "enqueue", "--file", path, NULL);
+    CHECK_RUN(r, 0);
+    CHECK_EQ(count_lines(r.out), 2500);                      /* one id per line */
+    CHECK(strstr(r.err, "enqueued 2500 jobs") != NULL);
+    CHECK(strchr(r.err, '[') == NULL);                       /* no progress bar off a TTY */
+
+    cli(&r, NULL, "--url", s->url, "--token", user, "list", "--queue", "bq", "--json", NULL);
+    CHECK_RUN(r, 0);
+    json_t *j = json_loads(r.out, 0, NULL);
+    CHECK_EQ(jint(j, "total_count"), 2500);
+    CHECK(jstr(j, "next_cursor") != NULL);
+    json_decref(j);
+    cli(&r, NULL, "--url", s->url, "--token", user, "list", "--queue", "bq", "--limit", "1000",
+        "--all", NULL);
+    CHECK_RUN(r, 0);
+    CHECK(strstr(r.out, "(2500 jobs)") != NULL);
+    CHECK_EQ(count_lines(r.out), 2500 + 2);                  /* header + rows + count */
+
+    snprintf(bad, sizeof bad, "%s/bad.jsonl", th_tmproot());
+    f = fopen(bad, "w");
+    REQUIRE(f != NULL);
+    fprintf(f, "{\"type\":\"t\"}\n\n{\"type\":\"t\",\"priority\":5000}\n");
+    fclose(f);
+    cli(&r, NULL, "--url", s->url, "--token", user, "enqueue", "--file", bad, NULL);
+    CHECK_RUN(r, 1);
+    CHECK(strstr(r.err, "bad.jsonl:3:") != NULL);            /* the file line, not the index */
+    CHECK(strstr(r.err, "priority") != NULL);
+
+    cli(&r, NULL, "--url", s->url, "--token", user, "enqueue", "--file", "/nonexistent/x", NULL);
+    CHECK_RUN(r, 4);
+    cli(&r, NULL, "--url", s->url, "--token", user, "enqueue", "t", "--file", path, NULL);
+    CHECK_RUN(r, 2);
+
+    cli(&r, NULL, "--url", s->url, "--token", user, "cancel", "--filter", "--queue", "bq", NULL);
+    CHECK_RUN(r, 0);
+    CHECK_STR_EQ(r.out, "cancelled 2500\n");
+    cli(&r, NULL, "--url", s->url, "--token", user, "stats", "--json", NULL);
+    CHECK_RUN(r, 0);
+    j = json_loads(r.out, 0, NULL);
+    CHECK_EQ(jint(j, "counts.cancelled"), 2500);
+    json_decref(j);
+    run_free(&r);
+    testsrv_stop(s);
+}
+
+/* enqueue options: unique_key answers the existing job; Idempotency-Key replays. Bulk
+ * cancel by ids counts only what it cancelled. */
+TEST(cli_enqueue_options_and_cancel_ids)
+{
+    struct testsrv *s = testsrv_start(&real_clock);
+    char a[TS_ID_MAX], b[TS_ID_MAX], c[TS_ID_MAX];
+    struct run r = { 0 };
+    cli(&r, NULL, "--url", s->url, "--token", s->admin, "enqueue", "t", "--unique-key", "k1",
+        NULL);
+    CHECK_RUN(r, 0);
+    first_line(r.out, a, sizeof a);
+    cli(&r, NULL, "--url", s->url, "--token", s->admin, "enqueue", "t", "--unique-key", "k1",
+        "--params", "{\"other\":1}", "--json", NULL);
+    CHECK_RUN(r, 0);
+    json_t *j = json_loads(r.out, 0, NULL);
+    CHECK_STR_EQ(jstr(j, "id"), a);
+    CHECK(json_is_true(jpath(j, "deduplicated")));
+    json_decref(j);
+    cli(&r, NULL, "--url", s->url, "--token", s->admin, "enqueue", "t", "--no-dedup",
+        "--idempotency-key", "idem-1", NULL);
+    CHECK_RUN(r, 0);
+    first_line(r.out, b, sizeof b);
+    cli(&r, NULL, "--url", s->url, "--token", s->admin, "enqueue", "t", "--no-dedup",
+        "--idempotency-key", "idem-1", NULL);
+    CHECK_RUN(r, 0);
+    first_line(r.out, c, sizeof c);
+    CHECK_STR_EQ(b, c);                                      /* replayed, not a new job */
+    CHECK(strcmp(a, b) != 0);
+
+    cli(&r, NULL, "--url", s->url, "--token", s->admin, "cancel", a, b, NULL);
+    CHECK_RUN(r, 0);
+    CHECK_STR_EQ(r.out, "cancelled 2 of 2\n");
+    cli(&r, NULL, "--url", s->url, "--token", s->admin, "cancel", a, b, NULL);
+    CHECK_RUN(r, 0);
+    CHECK_STR_EQ(r.out, "cancelled 0 of 2\n");
+    cli(&r, NULL, "--url", s->url, "--token", s->admin, "cancel", "--filter", a, NULL);
+    CHECK_RUN(r, 2);
+    run_free(&r);
+    testsrv_stop(s);
 }
 
 TEST_MAIN()
