@@ -40,7 +40,7 @@ static const short status_of[JQ_E__COUNT] = {
     [JQ_E_OK] = 200, [JQ_E_INVALID] = 400, [JQ_E_BAD_JSON] = 400, [JQ_E_UNAUTH] = 401,
     [JQ_E_FORBIDDEN] = 403, [JQ_E_NOT_FOUND] = 404, [JQ_E_METHOD] = 405,
     [JQ_E_LEASE] = 409, [JQ_E_STATE] = 409, [JQ_E_TOO_LARGE] = 413, [JQ_E_MEDIA] = 415,
-    [JQ_E_LIMIT] = 429, [JQ_E_IDEM] = 422, [JQ_E_NOMEM] = 503, [JQ_E_STORAGE] = 500, [JQ_E_UNAVAILABLE] = 503,
+    [JQ_E_LIMIT] = 429, [JQ_E_IDEM] = 422, [JQ_E_CONFLICT] = 409, [JQ_E_DEPS] = 400, [JQ_E_NOMEM] = 503, [JQ_E_STORAGE] = 500, [JQ_E_UNAVAILABLE] = 503,
     [JQ_E_INTERNAL] = 500,
 };
 
@@ -199,7 +199,10 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct req *q)
         free(text);
         return MHD_NO;
     }
-    if (text)
+    bool typed = false;                  /* a handler may name its own type (the dashboard) */
+    for (int i = 0; i < q->nheaders; i++)
+        typed |= strcasecmp(q->headers[i].name, "Content-Type") == 0;
+    if (text && !typed)
         MHD_add_response_header(r, "Content-Type", "application/json");
     char n[16];
     snprintf(n, sizeof n, "%d", q->sc.stmts);
