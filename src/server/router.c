@@ -44,6 +44,10 @@ static const struct route routes[] = {
     {"GET", "/v1/admin/maintenance", A, 0, api_admin_maint_report},
     {"POST", "/v1/admin/maintenance/{}", A, 0, api_admin_maint_run},
     {"POST", "/v1/admin/clock", A, 0, api_admin_clock},
+    {"GET", "/v1/admin/routes", A, 0, api_admin_routes},
+    {"GET", "/v1/openapi.json", U | W | A, 0, api_openapi},
+    {"GET", "/ui", 0, 0, api_ui_index},
+    {"GET", "/ui/{}", 0, 0, api_ui_file},
 };
 #undef I
 #undef U

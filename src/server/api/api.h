@@ -94,5 +94,10 @@ void api_tokens_create(struct req *q);
 void api_tokens_revoke(struct req *q);
 void api_admin_store(struct req *q);
 void api_admin_clock(struct req *q);
+/* ui.c: the dashboard, the OpenAPI document and the route table */
+void api_ui_index(struct req *q);
+void api_ui_file(struct req *q);
+void api_openapi(struct req *q);
+void api_admin_routes(struct req *q);
 
 #endif
