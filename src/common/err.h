@@ -20,6 +20,8 @@
     X(MEDIA,       "unsupported_media_type")          \
     X(LIMIT,       "rate_limited")                    \
     X(IDEM,        "idempotency_conflict")            \
+    X(CONFLICT,    "conflict")                        \
+    X(DEPS,        "invalid_dependency")              \
     X(NOMEM,       "out_of_memory")                   \
     X(STORAGE,     "storage_error")                   \
     X(UNAVAILABLE, "unavailable")                     \

@@ -65,6 +65,10 @@ static const struct opt opts[] = {
      "open event streams per user"},
     {"sse-stall-s", "JOBQ_SSE_STALL_S", OPT_INT, F(sse_stall_s), "60", 1, 3600,
      "an event stream whose client accepts nothing for this long is closed"},
+    {"fair-queues", "JOBQ_FAIR_QUEUES", OPT_STR, F(fair_queues), "", 0, 0,
+     "queues whose claims are round-robin between users: q1,q2 or * for all"},
+    {"user-processing-max", "JOBQ_USER_PROCESSING_MAX", OPT_INT, F(user_processing_max), "0",
+     0, 1000000, "processing jobs per user at once (claims skip users at it; 0: no cap)"},
     {"fake-clock", "JOBQ_FAKE_CLOCK", OPT_BOOL, F(fake_clock), "0", 0, 0,
      "test builds only: freeze the clock; POST /v1/admin/clock moves it"},
     {"log-level", "JOBQ_LOG_LEVEL", OPT_STR, F(log_level), "info", 0, 0,
@@ -128,6 +132,22 @@ static bool valid_ttl_types(const char *s)
         s = *comma ? comma + 1 : comma;
     }
     return true;
+}
+
+bool config_fair_queue(const struct jobqd_config *cfg, const char *queue)
+{
+    const char *s = cfg->fair_queues;
+    size_t n = strlen(queue);
+    if (!s || !*s)
+        return false;
+    if (strcmp(s, "*") == 0)
+        return true;
+    for (; *s; s = *strchrnul(s, ',') ? strchrnul(s, ',') + 1 : strchrnul(s, ',')) {
+        const char *end = strchrnul(s, ',');
+        if ((size_t)(end - s) == n && strncmp(s, queue, n) == 0)
+            return true;
+    }
+    return false;
 }
 
 int64_t config_cache_ttl(const struct jobqd_config *cfg, const char *type)

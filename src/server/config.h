@@ -32,10 +32,14 @@ struct jobqd_config {
     int64_t sse_heartbeat_ms;    /* comment line on idle streams */
     int64_t sse_streams_max;     /* open event streams per user */
     int64_t sse_stall_s;         /* a stream that accepts nothing this long is closed */
+    const char *fair_queues;     /* queues with fair (round-robin by user) claims: a,b or * */
+    int64_t user_processing_max; /* processing jobs per user; 0 = no cap */
     bool fake_clock;             /* test builds: frozen clock moved by /v1/admin/clock */
     const char *log_level;       /* debug | info | warn | error */
 };
 
+/* True if claims on queue are fair between users. */
+bool config_fair_queue(const struct jobqd_config *cfg, const char *queue);
 /* The result-cache TTL of a job type (per-type override or the default). */
 int64_t config_cache_ttl(const struct jobqd_config *cfg, const char *type);
 

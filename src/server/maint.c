@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "server/jobqd.h"
+#include "server/sched.h"
 
 enum {
     IDLE_MS = 60000,          /* re-check at least every minute */
@@ -45,6 +46,7 @@ struct maint {
 static const char *const task_names[MT__N] = {
     [MT_RESCUE] = "rescue", [MT_EXPIRE] = "expire", [MT_CLEANUP] = "cleanup",
     [MT_IDEMPOTENCY] = "idempotency", [MT_STATS] = "stats", [MT_EVENTS] = "events",
+    [MT_SCHEDULES] = "schedules",
 };
 
 /* Fixed interval of a task; 0 for tasks whose next due time the store tells. */
@@ -75,6 +77,12 @@ static jq_err run_task(struct jobqd *d, struct task *tk, int64_t now, int max_ba
     jq_err err = JQ_E_OK;
     for (i = 0; i < max_batches && rows >= batch && !err; i++) {
         struct sctx c = {.now_ms = now};
+        if (tk->t == MT_SCHEDULES) {               /* cron logic lives in the server */
+            err = sched_tick(d, now, &rows, &next);
+            total += rows;
+            rows = next == now ? batch : 0;        /* a full batch: go round again */
+            continue;
+        }
         err = store_maint(d->st, &c, tk->t, age_of(d, tk->t), batch, &rows, &next);
         total += rows;
     }

@@ -37,6 +37,8 @@ void store_close(store *s)
 
 void job_fini(struct job *j)
 {
+    free(j->parents);
+    j->parents = NULL;
     free(j->params);
     free(j->result);
     free(j->error_message);
@@ -269,4 +271,74 @@ void store_set_notify(store *s, store_notify_fn fn, void *arg)
 jq_err store_explain(store *s, const char *what, char *out, size_t cap)
 {
     return s->ops->explain(s->self, what, out, cap);
+}
+
+/* --- workflows and schedules --- */
+
+void workflow_fini(struct workflow *w)
+{
+    free(w->name);
+    free(w->edges);
+    w->name = w->edges = NULL;
+    job_list_fini(&w->steps);
+}
+
+void schedule_list_fini(struct schedule_list *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->s[i].params);
+    free(l->s);
+    l->s = NULL;
+    l->n = 0;
+}
+
+jq_err store_workflow_create(store *s, struct sctx *c, const struct workflow_req *in,
+                             struct workflow *out)
+{
+    assert(in->n > 0);
+    return s->ops->workflow_create(s->self, c, in, out);
+}
+
+jq_err store_workflow_get(store *s, struct sctx *c, const char *id, const char *scope,
+                          struct workflow *out)
+{
+    return s->ops->workflow_get(s->self, c, id, scope, out);
+}
+
+jq_err store_schedule_add(store *s, struct sctx *c, const struct schedule *in,
+                          struct schedule *out)
+{
+    return s->ops->schedule_add(s->self, c, in, out);
+}
+
+jq_err store_schedule_list(store *s, struct sctx *c, const char *scope,
+                           struct schedule_list *out)
+{
+    return s->ops->schedule_list(s->self, c, scope, out);
+}
+
+jq_err store_schedule_get(store *s, struct sctx *c, const char *id, const char *scope,
+                          struct schedule *out)
+{
+    return s->ops->schedule_get(s->self, c, id, scope, out);
+}
+
+jq_err store_schedule_set(store *s, struct sctx *c, const char *id, const char *scope,
+                          int paused, int64_t next_run_at, struct schedule *out)
+{
+    return s->ops->schedule_set(s->self, c, id, scope, paused, next_run_at, out);
+}
+
+jq_err store_schedules_due(store *s, struct sctx *c, int limit, struct schedule_list *out)
+{
+    assert(limit > 0);
+    return s->ops->schedules_due(s->self, c, limit, out);
+}
+
+jq_err store_schedule_fire(store *s, struct sctx *c, const struct schedule *sc,
+                           const int64_t *fire_at, int n, int64_t next_run_at, int64_t ttl_ms,
+                           int *created)
+{
+    assert(n >= 0);
+    return s->ops->schedule_fire(s->self, c, sc, fire_at, n, next_run_at, ttl_ms, created);
 }

@@ -64,6 +64,10 @@ struct job {
     int progress_percent;                 /* -1 when never reported */
     int64_t run_at, created_at, updated_at;
     int64_t started_at, completed_at, expires_at, lease_expires_at; /* 0 = null */
+    int blocked;                          /* parents not finished yet (not claimable) */
+    char workflow_id[ID_LEN + 1];         /* "" when not a workflow step */
+    char step_key[NAME_MAX_LEN + 1];      /* "" when not a workflow step */
+    char *parents;                        /* claims: JSON [{id, key, result}] or NULL */
     char *params;                         /* JSON text, never NULL for a loaded job */
     char *result;                         /* JSON text or NULL */
     char *error_message, *progress_message;
@@ -89,6 +93,10 @@ struct job_new {
     int64_t dedup_window_ms;   /* 0: no dedup */
     int64_t cache_ttl_ms;      /* 0: no result cache */
     int64_t active_limit;      /* max pending + processing of the user; 0: none */
+    bool replace;              /* unique_key: a pending job with it gets these params/run_at */
+    const char *const *depends_on;   /* parent job ids (the user's own) */
+    int n_deps;
+    const char *on_parent_failure;   /* "cancel" (default) or "run" */
 };
 
 enum create_outcome { CREATE_NEW, CREATE_DEDUP, CREATE_CACHED };
@@ -112,6 +120,7 @@ struct cancel_req {
 };
 
 enum maint_task { MT_RESCUE, MT_EXPIRE, MT_CLEANUP, MT_IDEMPOTENCY, MT_STATS, MT_EVENTS,
+                  MT_SCHEDULES /* run by the server (server/sched.c), not store_maint */,
                   MT__N };
 
 /* One committed change, as SSE streams it. */
@@ -153,7 +162,45 @@ struct claim_req {
     const char *queue, *worker_id;
     int64_t lease_ms;
     int max;
+    bool fair;                 /* round-robin over users with claimable jobs */
+    int64_t user_cap;          /* at most this many processing jobs per user; 0: none */
 };
+
+/* A workflow: steps with keys, their parents as step indexes (checked acyclic). */
+struct workflow_step {
+    struct job_new job;        /* job.depends_on unused: see parents */
+    const char *key;
+    const int *parents;
+    int n_parents;
+};
+struct workflow_req {
+    const char *user_id, *name;
+    const struct workflow_step *steps;
+    int n;
+};
+struct workflow {
+    char id[ID_LEN + 1];
+    char user_id[NAME_MAX_LEN + 1];
+    char *name;
+    int64_t created_at;
+    struct job_list steps;     /* in step order */
+    char *edges;               /* JSON [[parent_job_id, child_job_id], …] */
+};
+void workflow_fini(struct workflow *w);
+
+/* A cron schedule. */
+struct schedule {
+    char id[ID_LEN + 1];
+    char user_id[NAME_MAX_LEN + 1];
+    char name[NAME_MAX_LEN + 1], type[NAME_MAX_LEN + 1], queue[NAME_MAX_LEN + 1];
+    char cron[128], timezone[72], misfire[16];
+    char *params;
+    int priority, max_attempts, catch_up_max;
+    bool paused;
+    int64_t next_run_at, last_run_at, created_at, updated_at;   /* 0 = null */
+};
+struct schedule_list { struct schedule *s; int n; };
+void schedule_list_fini(struct schedule_list *l);
 
 struct fail_req {
     const char *error_message, *error_code;
@@ -275,6 +322,27 @@ struct store_ops {
     jq_err (*retry)(void *self, struct sctx *c, const char *id, const char *scope, struct job *out);
     jq_err (*remove)(void *self, struct sctx *c, const char *id, const char *scope);
     jq_err (*claim)(void *self, struct sctx *c, const struct claim_req *in, struct job_list *out);
+    jq_err (*workflow_create)(void *self, struct sctx *c, const struct workflow_req *in,
+                              struct workflow *out);
+    jq_err (*workflow_get)(void *self, struct sctx *c, const char *id, const char *scope,
+                           struct workflow *out);
+    /* Schedules. add: JQ_E_CONFLICT when the user has one of that name. */
+    jq_err (*schedule_add)(void *self, struct sctx *c, const struct schedule *in,
+                           struct schedule *out);
+    jq_err (*schedule_list)(void *self, struct sctx *c, const char *scope,
+                            struct schedule_list *out);
+    jq_err (*schedule_get)(void *self, struct sctx *c, const char *id, const char *scope,
+                           struct schedule *out);
+    /* paused: 1 pause, 0 resume (next_run_at given), -1 delete. */
+    jq_err (*schedule_set)(void *self, struct sctx *c, const char *id, const char *scope,
+                           int paused, int64_t next_run_at, struct schedule *out);
+    /* Schedules due at c->now (not paused), at most limit. */
+    jq_err (*schedules_due)(void *self, struct sctx *c, int limit, struct schedule_list *out);
+    /* Enqueues the schedule's job once per fire time (a fire time already
+     * recorded is skipped), then moves next_run_at; *created gets the count. */
+    jq_err (*schedule_fire)(void *self, struct sctx *c, const struct schedule *sc,
+                            const int64_t *fire_at, int n, int64_t next_run_at, int64_t ttl_ms,
+                            int *created);
     jq_err (*finish_claim)(void *self, struct sctx *c, const struct finish_req *in,
                            struct finish_out *out);
     jq_err (*heartbeat)(void *self, struct sctx *c, const char *id, const char *lease,
@@ -324,6 +392,22 @@ jq_err store_cancel(store *s, struct sctx *c, const char *id, const char *scope,
 jq_err store_retry(store *s, struct sctx *c, const char *id, const char *scope, struct job *out);
 jq_err store_remove(store *s, struct sctx *c, const char *id, const char *scope);
 jq_err store_claim(store *s, struct sctx *c, const struct claim_req *in, struct job_list *out);
+jq_err store_workflow_create(store *s, struct sctx *c, const struct workflow_req *in,
+                             struct workflow *out);
+jq_err store_workflow_get(store *s, struct sctx *c, const char *id, const char *scope,
+                          struct workflow *out);
+jq_err store_schedule_add(store *s, struct sctx *c, const struct schedule *in,
+                          struct schedule *out);
+jq_err store_schedule_list(store *s, struct sctx *c, const char *scope,
+                           struct schedule_list *out);
+jq_err store_schedule_get(store *s, struct sctx *c, const char *id, const char *scope,
+                          struct schedule *out);
+jq_err store_schedule_set(store *s, struct sctx *c, const char *id, const char *scope,
+                          int paused, int64_t next_run_at, struct schedule *out);
+jq_err store_schedules_due(store *s, struct sctx *c, int limit, struct schedule_list *out);
+jq_err store_schedule_fire(store *s, struct sctx *c, const struct schedule *sc,
+                           const int64_t *fire_at, int n, int64_t next_run_at, int64_t ttl_ms,
+                           int *created);
 jq_err store_finish_claim(store *s, struct sctx *c, const struct finish_req *in,
                           struct finish_out *out);
 jq_err store_heartbeat(store *s, struct sctx *c, const char *id, const char *lease,

@@ -25,14 +25,17 @@ void api_admin_store(struct req *q)
  * whatever became due (leases, expiry) is handled before the reply. */
 void api_admin_clock(struct req *q)
 {
-    static const char *const allowed[] = {"advance_ms", NULL};
+    static const char *const allowed[] = {"advance_ms", "set_ms", NULL};
     if (!q->d->clock.fake) {
         reply_err(q, JQ_E_NOT_FOUND, NULL, "no such route");
         return;
     }
     json_t *b = api_body(q, allowed);
-    int64_t adv = 0;
-    if (b && want_int(q, b, "advance_ms", 0, (int64_t)3650 * 86400000, &adv)) {
+    int64_t adv = 0, set = 0;
+    if (b && want_int(q, b, "advance_ms", 0, (int64_t)3650 * 86400000, &adv) &&
+        want_int(q, b, "set_ms", 0, INT64_MAX / 2, &set)) {
+        if (set)           /* tests that restart jobqd put the clock back where it was */
+            clock_advance(&q->d->clock, set - clock_now_ms(&q->d->clock));
         clock_advance(&q->d->clock, adv);
         int64_t now = clock_now_ms(&q->d->clock);
         maint_tick(q->d, now);

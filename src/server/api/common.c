@@ -302,8 +302,13 @@ json_t *api_job_json(const struct job *j, bool with_lease)
     json_object_set_new(o, "result", raw_json(j->result));
     json_object_set_new(o, "error_message", str_or_null(j->error_message));
     json_object_set_new(o, "error_code", str_or_null(j->error_code));
-    if (with_lease)
+    json_object_set_new(o, "blocked_by", json_integer(j->blocked));
+    json_object_set_new(o, "workflow_id", str_or_null(j->workflow_id));
+    json_object_set_new(o, "step_key", str_or_null(j->step_key));
+    if (with_lease) {
         json_object_set_new(o, "lease_token", str_or_null(j->lease_token));
+        json_object_set_new(o, "parents", j->parents ? raw_json(j->parents) : json_array());
+    }
     return o;
 }
 

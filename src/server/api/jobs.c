@@ -88,6 +88,61 @@ static int64_t active_limit(const struct req *q)
 
 struct created { struct job job; enum create_outcome how; };
 
+enum { DEPS_MAX = 100 };
+
+/* on_conflict: "return" (default) or "replace" (debounce: a pending job with
+ * the unique_key takes the new params and run_at). */
+static bool parse_conflict(struct req *q, json_t *b, struct job_new *in)
+{
+    const char *oc = "return";
+    if (!want_str(q, b, "on_conflict", false, 16, &oc))
+        return false;
+    if (strcmp(oc, "return") && strcmp(oc, "replace")) {
+        reply_err(q, JQ_E_INVALID, "on_conflict", "on_conflict must be return or replace");
+        return false;
+    }
+    in->replace = strcmp(oc, "replace") == 0;
+    if (in->replace && !in->unique_key) {
+        reply_err(q, JQ_E_INVALID, "on_conflict", "on_conflict replace needs a unique_key");
+        return false;
+    }
+    return true;
+}
+
+/* depends_on: up to DEPS_MAX ids of the caller's jobs; on_parent_failure. */
+static bool parse_deps(struct req *q, json_t *b, struct job_new *in, const char **ids)
+{
+    json_t *arr = json_object_get(b, "depends_on");
+    const char *policy = NULL;
+    if (!want_str(q, b, "on_parent_failure", false, 16, &policy))
+        return false;
+    if (policy && strcmp(policy, "cancel") && strcmp(policy, "run")) {
+        reply_err(q, JQ_E_INVALID, "on_parent_failure", "on_parent_failure must be cancel or run");
+        return false;
+    }
+    in->on_parent_failure = policy;
+    if (!arr || json_is_null(arr))
+        return true;
+    if (!json_is_array(arr) || json_array_size(arr) > DEPS_MAX) {
+        reply_err(q, JQ_E_INVALID, "depends_on", "depends_on must be an array of at most %d job "
+                  "ids", DEPS_MAX);
+        return false;
+    }
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const char *id = json_string_value(json_array_get(arr, i));
+        if (!id || !id_valid(id)) {
+            char f[32];
+            snprintf(f, sizeof f, "depends_on[%d]", (int)i);
+            reply_err(q, JQ_E_INVALID, f, "not a job id");
+            return false;
+        }
+        ids[i] = id;
+    }
+    in->depends_on = ids;
+    in->n_deps = (int)json_array_size(arr);
+    return true;
+}
+
 static char *render_created(void *arg, int *status)
 {
     struct created *c = arg;
@@ -108,14 +163,19 @@ static void limit_reply(struct req *q)
 void api_jobs_create(struct req *q)
 {
     static const char *const allowed[] = {"type", "queue", "params", "priority", "run_at",
-        "delay_ms", "max_attempts", "ttl_ms", "expires_at", "dedup", "cache", "unique_key", NULL};
+        "delay_ms", "max_attempts", "ttl_ms", "expires_at", "dedup", "cache", "unique_key",
+        "on_conflict", "depends_on", "on_parent_failure", NULL};
     json_t *b = api_body(q, allowed);
     struct job_new in;
     struct new_buf nb = {0};
+    const char *deps[DEPS_MAX];
     bool dedup = true, cache = true;
     if (b && parse_new(q, b, &in, &nb) && want_bool(q, b, "dedup", &dedup) &&
-        want_bool(q, b, "cache", &cache)) {
+        want_bool(q, b, "cache", &cache) && parse_conflict(q, b, &in) &&
+        parse_deps(q, b, &in, deps)) {
         struct created cr = {0};
+        if (in.n_deps)
+            dedup = cache = false;                 /* its parents are part of its identity */
         in.dedup_window_ms = dedup ? q->d->cfg.dedup_window_ms : 0;
         in.cache_ttl_ms = cache ? config_cache_ttl(&q->d->cfg, in.type) : 0;
         in.active_limit = active_limit(q);
@@ -123,6 +183,9 @@ void api_jobs_create(struct req *q)
         jq_err err = store_create(q->d->st, &q->sc, &in, &cr.job, &cr.how);
         if (err == JQ_E_LIMIT)
             limit_reply(q);
+        else if (err == JQ_E_DEPS)
+            reply_err(q, JQ_E_INVALID, "depends_on", "depends_on names a job that does not "
+                      "exist");
         else
             api_finish(q, err, render_created, &cr);
         if (!err && cr.how == CREATE_NEW)

@@ -69,7 +69,9 @@ void api_work_claim(struct req *q)
     json_t *b = api_body(q, allowed);
     if (!b)
         return;
-    struct claim_req in = {.queue = q->params[0], .lease_ms = q->d->cfg.lease_ms, .max = 1};
+    struct claim_req in = {.queue = q->params[0], .lease_ms = q->d->cfg.lease_ms, .max = 1,
+                           .fair = config_fair_queue(&q->d->cfg, q->params[0]),
+                           .user_cap = q->d->cfg.user_processing_max};
     int64_t max = 1, wait = 0;
     if (!valid_name(in.queue)) {
         reply_err(q, JQ_E_INVALID, "queue", "queue must be 1-128 characters of A-Z a-z 0-9 _ . : -");
@@ -266,7 +268,9 @@ void api_work_next(struct req *q)
     char *results[FINISH_MAX] = {0}, *unused[FINISH_MAX] = {0};
     json_t *b = api_body(q, allowed);
     struct finish_req in = {.complete = comp, .fail = fail,
-                            .claim = {.queue = q->params[0], .lease_ms = q->d->cfg.lease_ms}};
+                            .claim = {.queue = q->params[0], .lease_ms = q->d->cfg.lease_ms,
+                                      .fair = config_fair_queue(&q->d->cfg, q->params[0]),
+                                      .user_cap = q->d->cfg.user_processing_max}};
     int64_t max = 1, wait = 0;
     if (!b)
         return;

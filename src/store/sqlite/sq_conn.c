@@ -31,9 +31,15 @@ static const char *const migrations[] = {
     "  max_attempts INTEGER NOT NULL, lease_token TEXT, lease_expires_at INTEGER,"
     "  worker_id TEXT, expires_at INTEGER, progress_percent INTEGER,"
     "  progress_message TEXT, result TEXT, error_message TEXT, error_code TEXT,"
-    "  unique_key TEXT);"
+    "  unique_key TEXT, blocked INTEGER NOT NULL DEFAULT 0, workflow_id TEXT, step_key TEXT,"
+    "  on_parent_failure TEXT);"
     /* pickup: WHERE status='pending' AND queue=? AND run_at<=? ORDER BY priority DESC, run_at, id */
-    "CREATE INDEX jobs_pickup ON jobs(queue, priority DESC, run_at, id) WHERE status='pending';"
+    "CREATE INDEX jobs_pickup ON jobs(queue, priority DESC, run_at, id)"
+    "  WHERE status='pending' AND blocked=0;"
+    /* fair claims: the users with claimable work in a queue, each user's best job */
+    "CREATE INDEX jobs_pickup_user ON jobs(queue, user_id, priority DESC, run_at, id)"
+    "  WHERE status='pending' AND blocked=0;"
+    "CREATE INDEX jobs_workflow ON jobs(workflow_id, step_key) WHERE workflow_id IS NOT NULL;"
     "CREATE INDEX jobs_lease ON jobs(lease_expires_at) WHERE status='processing';"
     "CREATE INDEX jobs_expiry ON jobs(expires_at) WHERE status='pending';"
     /* oldest due job per queue (stats) */
@@ -166,7 +172,42 @@ static const char *const migrations[] = {
     "  INSERT OR IGNORE INTO job_terms SELECT jq_term('r', fullkey, type, atom), new.user_id,"
     "    new.id FROM json_tree(new.result) WHERE type NOT IN ('object','array') LIMIT 32; END;"
     "CREATE TRIGGER jobs_terms_del AFTER DELETE ON jobs BEGIN"
-    "  DELETE FROM job_terms WHERE job_id = old.id; END;",
+    "  DELETE FROM job_terms WHERE job_id = old.id; END;"
+    /* dependencies: a job with unfinished parents has blocked > 0 and is not
+     * claimable; a completed parent unblocks its children; a failed or
+     * cancelled one cancels them (on_parent_failure 'cancel', the default,
+     * cascading through recursive triggers) or unblocks them ('run') */
+    "CREATE TABLE job_deps (parent_id TEXT NOT NULL, child_id TEXT NOT NULL,"
+    "  PRIMARY KEY (parent_id, child_id)) WITHOUT ROWID;"
+    "CREATE INDEX job_deps_child ON job_deps(child_id);"
+    "CREATE TRIGGER jobs_deps_done AFTER UPDATE OF status ON jobs"
+    "  WHEN new.status = 'completed' AND old.status <> 'completed' BEGIN"
+    "  UPDATE jobs SET blocked = blocked - 1 WHERE blocked > 0 AND status = 'pending'"
+    "    AND id IN (SELECT child_id FROM job_deps WHERE parent_id = new.id); END;"
+    "CREATE TRIGGER jobs_deps_failed AFTER UPDATE OF status ON jobs"
+    "  WHEN new.status IN ('failed','cancelled') AND old.status NOT IN ('failed','cancelled')"
+    "  BEGIN"
+    "  UPDATE jobs SET blocked = blocked - 1 WHERE blocked > 0 AND status = 'pending'"
+    "    AND on_parent_failure = 'run'"
+    "    AND id IN (SELECT child_id FROM job_deps WHERE parent_id = new.id);"
+    "  UPDATE jobs SET status = 'cancelled', error_code = 'parent_failed',"
+    "    error_message = 'a job it depends on ' || new.status, completed_at = new.updated_at,"
+    "    updated_at = new.updated_at WHERE status = 'pending'"
+    "    AND coalesce(on_parent_failure, 'cancel') = 'cancel'"
+    "    AND id IN (SELECT child_id FROM job_deps WHERE parent_id = new.id); END;"
+    "CREATE TABLE workflows (id TEXT PRIMARY KEY NOT NULL, user_id TEXT NOT NULL, name TEXT,"
+    "  created_at INTEGER NOT NULL);"
+    /* schedules; schedule_fires makes each (schedule, fire time) enqueue once,
+     * across restarts and nodes, written in the same transaction as the job */
+    "CREATE TABLE schedules (id TEXT PRIMARY KEY NOT NULL, user_id TEXT NOT NULL,"
+    "  name TEXT NOT NULL, cron TEXT NOT NULL, timezone TEXT NOT NULL, type TEXT NOT NULL,"
+    "  queue TEXT NOT NULL, params TEXT NOT NULL, priority INTEGER NOT NULL,"
+    "  max_attempts INTEGER NOT NULL, misfire TEXT NOT NULL, catch_up_max INTEGER NOT NULL,"
+    "  paused INTEGER NOT NULL DEFAULT 0, next_run_at INTEGER, last_run_at INTEGER,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, UNIQUE (user_id, name));"
+    "CREATE INDEX schedules_due ON schedules(next_run_at) WHERE paused = 0;"
+    "CREATE TABLE schedule_fires (schedule_id TEXT NOT NULL, fire_at INTEGER NOT NULL,"
+    "  job_id TEXT, PRIMARY KEY (schedule_id, fire_at)) WITHOUT ROWID;",
 };
 enum { SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
 
@@ -252,7 +293,9 @@ jq_err sq__conn_open(const char *path, bool readonly, int sync, struct conn *cn)
     sqlite3_busy_timeout(cn->db, 5000);
     sqlite3_extended_result_codes(cn->db, 1);
     char *msg = NULL;
-    rc = sqlite3_exec(cn->db, readonly ? "PRAGMA query_only=1" : "PRAGMA journal_mode=WAL",
+    rc = sqlite3_exec(cn->db, readonly ? "PRAGMA query_only=1"
+                                       /* recursive: a cancelled parent cancels grandchildren */
+                                       : "PRAGMA journal_mode=WAL; PRAGMA recursive_triggers=1",
                       NULL, NULL, &msg);
     if (rc == SQLITE_OK && !readonly)
         rc = sqlite3_exec(cn->db, syncs[sync < 0 || sync > 2 ? 2 : sync], NULL, NULL, &msg);
@@ -413,8 +456,53 @@ void sq__register_funcs(struct conn *cn, const struct retry_policy *p)
 static const char *const st_sql[ST__COUNT] = {
     [ST_INSERT] =
         "INSERT INTO jobs(id,user_id,queue,type,params,status,priority,run_at,created_at,"
-        "updated_at,attempts,max_attempts,expires_at,params_hash,unique_key) "
-        "VALUES(?1,?2,?3,?4,?5,'pending',?6,?7,?8,?8,0,?9,?10,?11,?12) RETURNING " JOB_COLS,
+        "updated_at,attempts,max_attempts,expires_at,params_hash,unique_key,workflow_id,"
+        "step_key,on_parent_failure,blocked) "
+        "VALUES(?1,?2,?3,?4,?5,'pending',?6,?7,?8,?8,0,?9,?10,?11,?12,?13,?14,?15,coalesce(?16,0))"
+        " RETURNING " JOB_COLS,
+    [ST_REPLACE_PENDING] =
+        "UPDATE jobs SET params=?2, params_hash=?3, priority=?4, run_at=?5, updated_at=?6"
+        " WHERE id=?1 AND status='pending' RETURNING " JOB_COLS,
+    [ST_DEPS_CHECK] = "SELECT count(*) FROM jobs WHERE id IN (SELECT value FROM json_each(?1))"
+                      " AND user_id=?2",
+    [ST_DEPS_INSERT] = "INSERT OR IGNORE INTO job_deps SELECT value, ?2 FROM json_each(?1)",
+    [ST_DEPS_PAIRS] = "INSERT OR IGNORE INTO job_deps SELECT value->>0, value->>1"
+                      " FROM json_each(?1)",
+    [ST_DEPS_BLOCK] =
+        "UPDATE jobs SET on_parent_failure=?2, blocked=(SELECT count(*) FROM job_deps d"
+        " JOIN jobs p ON p.id=d.parent_id WHERE d.child_id=?1"
+        " AND p.status IN ('pending','processing')) WHERE id=?1 RETURNING " JOB_COLS,
+    [ST_DEPS_DOOMED] =
+        "UPDATE jobs SET status='cancelled', error_code='parent_failed',"
+        " error_message='a job it depends on failed or was cancelled', completed_at=?2,"
+        " updated_at=?2 WHERE id=?1 AND status='pending'"
+        " AND coalesce(on_parent_failure,'cancel')='cancel' AND EXISTS (SELECT 1 FROM job_deps d"
+        " JOIN jobs p ON p.id=d.parent_id WHERE d.child_id=?1"
+        " AND p.status IN ('failed','cancelled')) RETURNING " JOB_COLS,
+    [ST_PARENTS] =
+        "SELECT d.child_id, json_group_array(json_object('id', p.id, 'key', p.step_key,"
+        " 'status', p.status, 'result', json(p.result))) FROM job_deps d"
+        " JOIN jobs p ON p.id = d.parent_id"
+        " WHERE d.child_id IN (SELECT value FROM json_each(?1)) GROUP BY d.child_id",
+    /* fair claim: round-robin over the users with claimable work after the
+     * cursor ?6 (a recursive skip-scan of jobs_pickup_user, ?7 users at most),
+     * each user's best due job, users at their processing cap ?8 skipped */
+    [ST_CLAIM_FAIR] =
+        "WITH RECURSIVE u(uid, n) AS ("
+        " SELECT (SELECT min(user_id) FROM jobs INDEXED BY jobs_pickup_user"
+        "  WHERE status='pending' AND blocked=0 AND queue=?1 AND user_id>?6), 1"
+        " UNION ALL SELECT (SELECT min(user_id) FROM jobs INDEXED BY jobs_pickup_user"
+        "  WHERE status='pending' AND blocked=0 AND queue=?1 AND user_id>u.uid), n + 1"
+        " FROM u WHERE u.uid IS NOT NULL AND n < ?7)"
+        " UPDATE jobs SET status='processing', attempts=attempts+1, worker_id=?3,"
+        " lease_token=lower(hex(randomblob(16))), lease_expires_at=?2+?4, started_at=?2,"
+        " updated_at=?2, error_message=NULL, error_code=NULL"
+        " WHERE id IN (SELECT (SELECT id FROM jobs INDEXED BY jobs_pickup_user"
+        "  WHERE status='pending' AND blocked=0 AND queue=?1 AND user_id=u.uid AND run_at<=?2"
+        "  AND (expires_at IS NULL OR expires_at>?2) ORDER BY priority DESC, run_at, id LIMIT 1)"
+        " FROM u WHERE u.uid IS NOT NULL AND (?8 <= 0 OR coalesce((SELECT n FROM counts"
+        "  WHERE dim='u' AND key=u.uid AND status='processing'), 0) < ?8) LIMIT ?5)"
+        " RETURNING " JOB_COLS,
     [ST_FIND_UNIQUE] = "SELECT " JOB_COLS " FROM jobs INDEXED BY jobs_unique_key"
                        " WHERE user_id=?1 AND unique_key=?2 AND status IN ('pending','processing')",
     [ST_FIND_DEDUP] = "SELECT " JOB_COLS " FROM jobs INDEXED BY jobs_dedup"
@@ -489,6 +577,32 @@ static const char *const st_sql[ST__COUNT] = {
         " AND (?4 IS NULL OR l.job_id = ?4) AND (?5 IS NULL OR j.type = ?5)"
         " AND l.created_at >= ?6 AND (?7 IS NULL OR jq_contains(l.metadata, ?7))"
         " ORDER BY bm25(job_logs_fts), l.id LIMIT ?8 OFFSET ?9",
+#define SC_COLS "id,user_id,name,cron,timezone,type,queue,params,priority,max_attempts," \
+    "misfire,catch_up_max,paused,next_run_at,last_run_at,created_at,updated_at"
+    [ST_SC_INSERT] =
+        "INSERT INTO schedules(" SC_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,0,"
+        "?13,NULL,?14,?14) RETURNING " SC_COLS,
+    [ST_SC_LIST] = "SELECT " SC_COLS " FROM schedules WHERE (?1 IS NULL OR user_id=?1)"
+                   " ORDER BY user_id, name LIMIT 1000",
+    [ST_SC_GET] = "SELECT " SC_COLS " FROM schedules WHERE " SCOPE,
+    [ST_SC_PAUSE] = "UPDATE schedules SET paused=1, updated_at=?3 WHERE " SCOPE
+                    " RETURNING " SC_COLS,
+    [ST_SC_RESUME] = "UPDATE schedules SET paused=0, next_run_at=?4, updated_at=?3 WHERE " SCOPE
+                     " RETURNING " SC_COLS,
+    [ST_SC_DELETE] = "DELETE FROM schedules WHERE " SCOPE " RETURNING " SC_COLS,
+    [ST_SC_DUE] = "SELECT " SC_COLS " FROM schedules INDEXED BY schedules_due"
+                  " WHERE paused=0 AND next_run_at<=?1 ORDER BY next_run_at LIMIT ?2",
+    [ST_SC_MARK] = "INSERT OR IGNORE INTO schedule_fires(schedule_id, fire_at) VALUES(?1, ?2)",
+    [ST_SC_MARK_JOB] = "UPDATE schedule_fires SET job_id=?3 WHERE schedule_id=?1 AND fire_at=?2",
+    [ST_SC_ADVANCE] = "UPDATE schedules SET next_run_at=?2, last_run_at=?3, updated_at=?3"
+                      " WHERE id=?1",
+    [ST_WF_INSERT] = "INSERT INTO workflows(id, user_id, name, created_at) VALUES(?1,?2,?3,?4)",
+    [ST_WF_GET] = "SELECT id, user_id, name, created_at FROM workflows WHERE " SCOPE,
+    [ST_WF_STEPS] = "SELECT " JOB_COLS " FROM jobs INDEXED BY jobs_workflow"
+                    " WHERE workflow_id=?1 ORDER BY id",
+    [ST_WF_EDGES] = "SELECT coalesce(json_group_array(json_array(d.parent_id, d.child_id)), '[]')"
+                    " FROM jobs j INDEXED BY jobs_workflow JOIN job_deps d ON d.child_id = j.id"
+                    " WHERE j.workflow_id=?1",
     [ST_COUNT_DIM] = "SELECT coalesce(sum(n), 0) FROM counts WHERE dim=?1"
                      " AND (?2 IS NULL OR key=?2) AND (?3 IS NULL OR status=?3)",
     [ST_STATS_TYPES] = "SELECT type, sum(completed), sum(failed), sum(dur_n), sum(dur_sum)"
@@ -523,7 +637,7 @@ static const char *const st_sql[ST__COUNT] = {
         " lease_token=lower(hex(randomblob(16))), lease_expires_at=?2+?4, started_at=?2,"
         " updated_at=?2, error_message=NULL, error_code=NULL"
         " WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_pickup"
-        " WHERE status='pending' AND queue=?1 AND run_at<=?2"
+        " WHERE status='pending' AND blocked=0 AND queue=?1 AND run_at<=?2"
         " AND (expires_at IS NULL OR expires_at>?2) ORDER BY priority DESC, run_at, id LIMIT ?5) RETURNING " JOB_COLS,
     /* finish many: ?1 JSON [{"i":id,"l":lease,"r":result}|{"i","l","m","c","y"}], ?2 now */
     [ST_COMPLETE_MANY] =
@@ -738,6 +852,9 @@ void sq__load_job(sqlite3_stmt *st, struct job *j)
     j->result = sq__dup(st, 20);
     j->error_message = sq__dup(st, 21);
     j->progress_message = sq__dup(st, 22);
+    j->blocked = sqlite3_column_int(st, 23);
+    sq__text(st, 24, j->workflow_id, sizeof j->workflow_id);
+    sq__text(st, 25, j->step_key, sizeof j->step_key);
 }
 
 /* --- query plans (tests assert that hot statements use their indexes) --- */
@@ -756,7 +873,9 @@ static const struct plan_name plans[] = {
     {"cleanup", ST_CLEANUP_JOBS, -1}, {"cleanup_logs", ST_CLEANUP_LOGS, -1},
     {"oldest_due", ST_OLDEST_DUE, -1}, {"stats_types", ST_STATS_TYPES, -1},
     {"stats_minutes", ST_STATS_MINUTES, -1}, {"counts_user", ST_COUNTS_USER, -1},
-    {"cancel_filter", ST_CANCEL_FILTER_USER, -1}, {"log_search", ST_LOG_SEARCH, -1},
+    {"cancel_filter", ST_CANCEL_FILTER_USER, -1}, {"claim_fair", ST_CLAIM_FAIR, -1},
+    {"parents", ST_PARENTS, -1}, {"schedules_due", ST_SC_DUE, -1},
+    {"workflow_steps", ST_WF_STEPS, -1}, {"log_search", ST_LOG_SEARCH, -1},
     {"list_user_params", -1, LF_USER | LF_PARAMS}, {"list_all_result", -1, LF_RESULT},
     {"list_user_logq", -1, LF_USER | LF_LOGQ}, {"events", ST_EVENTS_AFTER, -1},
     {"events_prune", ST_EVENTS_PRUNE, -1}, {"complete_many", ST_COMPLETE_MANY, -1},

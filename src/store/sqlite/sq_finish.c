@@ -99,8 +99,8 @@ static jq_err finish_side(struct conn *cn, struct sctx *c, struct finish_args *a
                              done, count);
     if (!err && *count < n)
         err = explain_misses(cn, c, items, it, n, done, is_fail, a->out);
-    if (!err && is_fail && *count)
-        cn->wake = true;          /* a retried job may be claimable again */
+    if (!err && *count)
+        cn->wake = true;          /* a retried job, or a dependent unblocked, may be claimable */
     free(done);
     return err;
 }

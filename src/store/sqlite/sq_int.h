@@ -17,11 +17,15 @@
     "id,user_id,queue,type,worker_id,error_code,lease_token,status,priority,attempts," \
     "max_attempts,progress_percent,run_at,created_at,updated_at,started_at,"         \
     "completed_at,expires_at,lease_expires_at,params,result,error_message,"          \
-    "progress_message"
+    "progress_message,blocked,workflow_id,step_key"
+enum { JOB_NCOLS = 26 };   /* columns in JOB_COLS; a statement's extra columns follow */
 
 /* Fixed statements, prepared once per connection on first use. */
 enum st_id {
-    ST_INSERT, ST_GET, ST_STATUS_OF, ST_CANCEL, ST_RETRY, ST_DELETE, ST_DELETE_LOGS,
+    ST_INSERT, ST_REPLACE_PENDING, ST_DEPS_CHECK, ST_DEPS_INSERT, ST_DEPS_PAIRS,
+    ST_DEPS_BLOCK, ST_DEPS_DOOMED, ST_PARENTS, ST_CLAIM_FAIR, ST_SC_INSERT, ST_SC_LIST,
+    ST_SC_GET, ST_SC_PAUSE, ST_SC_RESUME, ST_SC_DELETE, ST_SC_DUE, ST_SC_MARK, ST_SC_MARK_JOB,
+    ST_SC_ADVANCE, ST_WF_INSERT, ST_WF_GET, ST_WF_STEPS, ST_WF_EDGES, ST_GET, ST_STATUS_OF, ST_CANCEL, ST_RETRY, ST_DELETE, ST_DELETE_LOGS,
     ST_CLAIM, ST_COMPLETE_MANY, ST_FAIL_MANY, ST_EXISTING_IDS, ST_HEARTBEAT, ST_COMPLETE, ST_FAIL, ST_RESCUE, ST_NEXT_LEASE, ST_EXPIRE, ST_NEXT_EXPIRY,
     ST_LOG_INSERT, ST_LOGS, ST_TOKEN_ADD, ST_TOKEN_REVOKE, ST_TOKEN_FIND, ST_TOKEN_COUNT,
     ST_FIND_UNIQUE, ST_FIND_DEDUP, ST_FIND_CACHE, ST_ACTIVE_COUNT, ST_IDEM_GET, ST_IDEM_PUT,
@@ -43,6 +47,9 @@ struct conn {
     struct conn *next_free;          /* read pool free list */
     bool wake;                       /* writer: this group made jobs claimable */
     struct id_gen ids;               /* writer: monotonic job ids */
+    struct {                         /* writer: fair-claim round-robin position per queue */
+        char queue[NAME_MAX_LEN + 1], user[NAME_MAX_LEN + 1];
+    } fair[32];
 };
 
 /* One queued write: runs on the writer thread inside the group's transaction. */
@@ -105,6 +112,23 @@ jq_err sq__op_create(void *self, struct sctx *c, const struct job_new *in, struc
 jq_err sq__op_create_batch(void *self, struct sctx *c, const struct batch_req *in,
                            struct job_list *out, int *created);
 jq_err sq__op_cancel_many(void *self, struct sctx *c, const struct cancel_req *in, int *n);
+/* --- sq_flow.c: workflows and schedules --- */
+jq_err sq__op_workflow_create(void *self, struct sctx *c, const struct workflow_req *in,
+                              struct workflow *out);
+jq_err sq__op_workflow_get(void *self, struct sctx *c, const char *id, const char *scope,
+                           struct workflow *out);
+jq_err sq__op_schedule_add(void *self, struct sctx *c, const struct schedule *in,
+                           struct schedule *out);
+jq_err sq__op_schedule_list(void *self, struct sctx *c, const char *scope,
+                            struct schedule_list *out);
+jq_err sq__op_schedule_get(void *self, struct sctx *c, const char *id, const char *scope,
+                           struct schedule *out);
+jq_err sq__op_schedule_set(void *self, struct sctx *c, const char *id, const char *scope,
+                           int paused, int64_t next_run_at, struct schedule *out);
+jq_err sq__op_schedules_due(void *self, struct sctx *c, int limit, struct schedule_list *out);
+jq_err sq__op_schedule_fire(void *self, struct sctx *c, const struct schedule *sc,
+                            const int64_t *fire_at, int n, int64_t next_run_at, int64_t ttl_ms,
+                            int *created);
 /* --- sq_stats.c --- */
 jq_err sq__op_stats(void *self, struct sctx *c, const char *scope, json_t **out);
 jq_err sq__op_events(void *self, struct sctx *c, const struct event_filter *f, int64_t after,
@@ -126,6 +150,12 @@ jq_err sq__op_retry(void *self, struct sctx *c, const char *id, const char *scop
 jq_err sq__op_remove(void *self, struct sctx *c, const char *id, const char *scope);
 jq_err sq__op_claim(void *self, struct sctx *c, const struct claim_req *in,
                     struct job_list *out);
+/* Step columns of an insert (workflows); NULL for plain jobs. */
+struct step_cols { const char *workflow_id, *step_key, *on_parent_failure; int blocked; };
+jq_err sq__insert_job(struct conn *cn, struct sctx *c, const struct job_new *in,
+                      const struct step_cols *step, struct job *out);
+/* A job list from a RETURNING/SELECT of JOB_COLS. */
+jq_err sq__jobs(struct conn *cn, sqlite3_stmt *st, struct job_list *out);
 /* Claims into out in pickup order (the claim part of claim and finish-and-claim). */
 jq_err sq__claim(struct conn *cn, struct sctx *c, const struct claim_req *in,
                  struct job_list *out);

@@ -32,7 +32,7 @@ static jq_err one_job(struct conn *cn, sqlite3_stmt *st, struct job *out, bool *
 }
 
 /* Reads all rows of st into a growing job array. */
-static jq_err many_jobs(struct conn *cn, sqlite3_stmt *st, struct job_list *out)
+jq_err sq__jobs(struct conn *cn, sqlite3_stmt *st, struct job_list *out)
 {
     int cap = 0, rc;
     out->jobs = NULL;
@@ -135,8 +135,8 @@ static jq_err check_limit(struct conn *cn, struct sctx *c, const char *user, int
     return err ? err : limit > 0 && active + 1 > limit ? JQ_E_LIMIT : JQ_E_OK;
 }
 
-static jq_err insert_job(struct conn *cn, struct sctx *c, const struct job_new *in,
-                         struct job *out)
+jq_err sq__insert_job(struct conn *cn, struct sctx *c, const struct job_new *in,
+                      const struct step_cols *step, struct job *out)
 {
     uint8_t rnd[ID_RAND_BYTES];
     char id[ID_LEN + 1];
@@ -158,10 +158,103 @@ static jq_err insert_job(struct conn *cn, struct sctx *c, const struct job_new *
         sqlite3_bind_int64(st, 10, in->expires_at);
     sqlite3_bind_text(st, 11, in->params_hash, -1, SQLITE_STATIC);
     sq__bind_opt_text(st, 12, in->unique_key);
+    if (step) {
+        sq__bind_opt_text(st, 13, step->workflow_id);
+        sq__bind_opt_text(st, 14, step->step_key);
+        sq__bind_opt_text(st, 15, step->on_parent_failure);
+        sqlite3_bind_int(st, 16, step->blocked);
+    }
     bool found;
     jq_err err = one_job(cn, st, out, &found);
-    if (!err && in->run_at <= c->now_ms)
+    if (!err && in->run_at <= c->now_ms && (!step || !step->blocked))
         cn->wake = true;
+    return err;
+}
+
+/* Debounce: the pending job found by unique_key takes the new params/run_at. */
+static jq_err replace_pending(struct conn *cn, struct sctx *c, const struct job_new *in,
+                              struct job *j)
+{
+    sqlite3_stmt *st = sq__st(cn, c, ST_REPLACE_PENDING);
+    if (!st)
+        return JQ_E_STORAGE;
+    char id[ID_LEN + 1];
+    memcpy(id, j->id, sizeof id);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, in->params, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, in->params_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, in->priority);
+    sqlite3_bind_int64(st, 5, in->run_at);
+    sqlite3_bind_int64(st, 6, c->now_ms);
+    job_fini(j);
+    bool found;
+    jq_err err = one_job(cn, st, j, &found);
+    if (!err && !found)
+        err = JQ_E_INTERNAL;                 /* it was pending a statement ago */
+    if (!err)
+        cn->wake = true;
+    return err;
+}
+
+/* The ids of in->depends_on as a JSON array (malloc'd). */
+static char *ids_json(const char *const *ids, int n)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(ids[i]));
+    char *s = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return s;
+}
+
+/* Runs st binding ?1 text a and ?2 text b; for statements without rows. */
+static jq_err run2(struct conn *cn, sqlite3_stmt *st, const char *a, const char *b)
+{
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? JQ_E_OK : sq__rc(cn, rc, sqlite3_sql(st));
+}
+
+/* Checks the parents (the user's own jobs), links them, and blocks or
+ * cancels the new job as they stand. */
+static jq_err link_parents(struct conn *cn, struct sctx *c, const struct job_new *in,
+                           struct job *j)
+{
+    char *ids = ids_json(in->depends_on, in->n_deps);
+    sqlite3_stmt *st = ids ? sq__st(cn, c, ST_DEPS_CHECK) : NULL;
+    if (!st) {
+        free(ids);
+        return ids ? JQ_E_STORAGE : JQ_E_NOMEM;
+    }
+    sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, in->user_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int found = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_reset(st);
+    jq_err err = found == in->n_deps ? JQ_E_OK : found < 0 ? sq__rc(cn, rc, "deps") : JQ_E_DEPS;
+    char id[ID_LEN + 1];
+    memcpy(id, j->id, sizeof id);
+    if (!err && !(err = run2(cn, sq__st(cn, c, ST_DEPS_INSERT), ids, id))) {
+        bool hit;
+        const char *policy = in->on_parent_failure ? in->on_parent_failure : "cancel";
+        st = sq__st(cn, c, ST_DEPS_BLOCK);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, policy, -1, SQLITE_STATIC);
+        job_fini(j);
+        if (!(err = one_job(cn, st, j, &hit))) {
+            st = sq__st(cn, c, ST_DEPS_DOOMED);
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(st, 2, c->now_ms);
+            struct job doomed;
+            if (!(err = one_job(cn, st, &doomed, &hit)) && hit) {
+                job_fini(j);
+                *j = doomed;
+            }
+        }
+    }
+    free(ids);
     return err;
 }
 
@@ -170,12 +263,16 @@ static jq_err w_create(struct conn *cn, struct sctx *c, void *arg)
     struct create_args *a = arg;
     bool found;
     jq_err err = find_existing(cn, c, a, &found);
+    if (!err && found && a->in->replace && a->in->unique_key && a->out->status == JOB_PENDING)
+        return replace_pending(cn, c, a->in, a->out);
     if (err || found)
         return err;
     *a->how = CREATE_NEW;
     if ((err = check_limit(cn, c, a->in->user_id, a->in->active_limit)))
         return err;
-    return insert_job(cn, c, a->in, a->out);
+    if ((err = sq__insert_job(cn, c, a->in, NULL, a->out)) || a->in->n_deps == 0)
+        return err;
+    return link_parents(cn, c, a->in, a->out);
 }
 
 jq_err sq__op_create(void *self, struct sctx *c, const struct job_new *in, struct job *out,
@@ -211,7 +308,7 @@ static char *batch_json(const struct batch_req *in)
     return s;
 }
 
-/* Rows returned by a batch statement: the job, then its unique_key (col 23). */
+/* Rows returned by a batch statement: the job, then its unique_key (after JOB_COLS). */
 struct krow { struct job job; char *key; };
 
 static jq_err batch_rows(struct conn *cn, sqlite3_stmt *st, struct krow **rows, int *n)
@@ -228,7 +325,7 @@ static jq_err batch_rows(struct conn *cn, sqlite3_stmt *st, struct krow **rows, 
             *rows = nr;
         }
         sq__load_job(st, &(*rows)[*n].job);
-        (*rows)[(*n)++].key = sq__dup(st, 23);
+        (*rows)[(*n)++].key = sq__dup(st, JOB_NCOLS);
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, sqlite3_sql(st));
@@ -565,7 +662,7 @@ static jq_err r_list(struct conn *cn, struct sctx *c, void *arg)
         sqlite3_bind_int64(st, 7, f->after_created);
         sqlite3_bind_text(st, 8, f->after_id, -1, SQLITE_STATIC);
     }
-    jq_err err = many_jobs(cn, st, a->out);
+    jq_err err = sq__jobs(cn, st, a->out);
     a->out->total = -1;
     if (!err && f->want_total)
         err = count_jobs(cn, c, f, mask, &a->out->total);
@@ -596,21 +693,126 @@ static int by_pickup_order(const void *x, const void *y)
     return strcmp(a->id, b->id);
 }
 
-jq_err sq__claim(struct conn *cn, struct sctx *c, const struct claim_req *in,
-                 struct job_list *out)
+/* The round-robin position of queue (a slot of the writer's small table). */
+static char *fair_cursor(struct conn *cn, const char *queue)
 {
-    sqlite3_stmt *st = sq__st(cn, c, ST_CLAIM);
+    int n = (int)(sizeof cn->fair / sizeof cn->fair[0]), slot = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(cn->fair[i].queue, queue) == 0)
+            return cn->fair[i].user;
+        if (!cn->fair[i].queue[0])
+            slot = i;
+    }
+    snprintf(cn->fair[slot].queue, sizeof cn->fair[slot].queue, "%s", queue);
+    cn->fair[slot].user[0] = '\0';     /* a forgotten position just restarts the round */
+    return cn->fair[slot].user;
+}
+
+/* One round of fair claims after cursor; appends to out. */
+static jq_err claim_fair_round(struct conn *cn, struct sctx *c, const struct claim_req *in,
+                               const char *cursor, int max, struct job_list *out)
+{
+    sqlite3_stmt *st = sq__st(cn, c, ST_CLAIM_FAIR);
     if (!st)
         return JQ_E_STORAGE;
     sqlite3_bind_text(st, 1, in->queue, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, c->now_ms);
     sqlite3_bind_text(st, 3, in->worker_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, in->lease_ms);
-    sqlite3_bind_int(st, 5, in->max);
-    jq_err err = many_jobs(cn, st, out);
-    if (!err && out->n > 1)   /* RETURNING order is unspecified; give pickup order */
-        qsort(out->jobs, (size_t)out->n, sizeof *out->jobs, by_pickup_order);
+    sqlite3_bind_int(st, 5, max);
+    sqlite3_bind_text(st, 6, cursor, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 7, max * 4 < 400 ? max * 4 : 400);   /* users looked at per round */
+    sqlite3_bind_int64(st, 8, in->user_cap);
+    struct job_list more = {0};
+    jq_err err = sq__jobs(cn, st, &more);
+    for (int i = 0; !err && i < more.n; i++) {
+        struct job *nj = realloc(out->jobs, sizeof *nj * (size_t)(out->n + 1));
+        if (!nj) {
+            err = JQ_E_NOMEM;
+            break;
+        }
+        out->jobs = nj;
+        out->jobs[out->n++] = more.jobs[i];
+        memset(&more.jobs[i], 0, sizeof more.jobs[i]);
+    }
+    job_list_fini(&more);
     return err;
+}
+
+/* The greatest user_id among jobs [from, to). */
+static const char *max_user(const struct job_list *l, int from, int to)
+{
+    const char *m = l->jobs[from].user_id;
+    for (int i = from + 1; i < to; i++)
+        if (strcmp(l->jobs[i].user_id, m) > 0)
+            m = l->jobs[i].user_id;
+    return m;
+}
+
+/* Round-robin over users: from the queue's cursor to the end, then from the
+ * start once more; the cursor moves to the last user served. */
+static jq_err claim_fair(struct conn *cn, struct sctx *c, const struct claim_req *in,
+                         struct job_list *out)
+{
+    char *cursor = fair_cursor(cn, in->queue);
+    jq_err err = claim_fair_round(cn, c, in, cursor, in->max, out);
+    int first = out->n;
+    if (!err && out->n < in->max && cursor[0])
+        err = claim_fair_round(cn, c, in, "", in->max - out->n, out);   /* wrap around */
+    if (!err && out->n)          /* the last user served: of the wrapped round, if any */
+        snprintf(cursor, NAME_MAX_LEN + 1, "%s",
+                 out->n > first ? max_user(out, first, out->n) : max_user(out, 0, first));
+    return err;
+}
+
+/* Attaches each claimed job's parents (id, key, status, result). */
+static jq_err attach_parents(struct conn *cn, struct sctx *c, struct job_list *out)
+{
+    const char **ids = malloc(sizeof *ids * (size_t)out->n);
+    char *arr = NULL;
+    for (int i = 0; ids && i < out->n; i++)
+        ids[i] = out->jobs[i].id;
+    if (!ids || !(arr = ids_json(ids, out->n))) {
+        free(ids);
+        return JQ_E_NOMEM;
+    }
+    free(ids);
+    sqlite3_stmt *st = sq__st(cn, c, ST_PARENTS);
+    if (!st) {
+        free(arr);
+        return JQ_E_STORAGE;
+    }
+    sqlite3_bind_text(st, 1, arr, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        for (int i = 0; i < out->n; i++)
+            if (strcmp(out->jobs[i].id, (const char *)sqlite3_column_text(st, 0)) == 0)
+                out->jobs[i].parents = sq__dup(st, 1);
+    sqlite3_reset(st);
+    free(arr);
+    return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "parents");
+}
+
+jq_err sq__claim(struct conn *cn, struct sctx *c, const struct claim_req *in,
+                 struct job_list *out)
+{
+    jq_err err;
+    if (in->fair || in->user_cap > 0) {
+        err = claim_fair(cn, c, in, out);
+    } else {
+        sqlite3_stmt *st = sq__st(cn, c, ST_CLAIM);
+        if (!st)
+            return JQ_E_STORAGE;
+        sqlite3_bind_text(st, 1, in->queue, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, c->now_ms);
+        sqlite3_bind_text(st, 3, in->worker_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, in->lease_ms);
+        sqlite3_bind_int(st, 5, in->max);
+        err = sq__jobs(cn, st, out);
+        if (!err && out->n > 1)   /* RETURNING order is unspecified; give pickup order */
+            qsort(out->jobs, (size_t)out->n, sizeof *out->jobs, by_pickup_order);
+    }
+    return err || out->n == 0 ? err : attach_parents(cn, c, out);
 }
 
 static jq_err w_claim(struct conn *cn, struct sctx *c, void *arg)
@@ -671,6 +873,7 @@ static jq_err w_complete(struct conn *cn, struct sctx *c, void *arg)
     if (!st)
         return JQ_E_STORAGE;
     sq__bind_opt_text(st, 4, a->extra);
+    cn->wake = true;                         /* may unblock dependent jobs */
     return leased_move(cn, c, st, a);
 }
 

@@ -1,0 +1,346 @@
+/*
+ * pg_conn.c - the connection pool, the transaction runner and row helpers
+ * of the PostgreSQL backend.
+ *
+ * Every operation is one transaction on a pooled connection: BEGIN, SET
+ * LOCAL ROLE (jobq_app with SET LOCAL jobq.user_id for user-scoped work,
+ * jobq_service otherwise), the op's statements, then COMMIT preceded by one
+ * pg_notify when the transaction made jobs claimable or wrote events (the
+ * NOTIFY is delivered at commit, so other nodes wake only for durable
+ * changes). synchronous_commit stays on: a reply is sent after the commit
+ * is flushed.
+ *
+ * Lost connections (PostgreSQL restarted, backend killed): the connection is
+ * reset and the op runs once more when that is safe - a read, a write that
+ * failed before COMMIT was sent (the server rolled it back), or a write whose
+ * retry is idempotent (a create carries its job id, made here before the
+ * first attempt, and looks for it first; a request with an Idempotency-Key
+ * replays its stored reply). A write whose COMMIT outcome is unknown and is
+ * not retry-safe fails with JQ_E_UNAVAILABLE (503), never runs twice.
+ * Deadlocks and serialization failures are rolled back by the server and
+ * retried.
+ */
+#include "store/postgres/pg_int.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+
+enum { TX_ATTEMPTS = 3, RECONNECT_PAUSE_MS = 200 };
+
+/* --- parameters --- */
+
+void pp_s(struct pp *p, const char *s)
+{
+    if (p->n < PP_MAX)
+        p->v[p->n++] = s;
+}
+
+void pp_i(struct pp *p, int64_t v)
+{
+    if (p->n < PP_MAX) {
+        snprintf(p->num[p->n], PP_NUM, "%lld", (long long)v);
+        p->v[p->n] = p->num[p->n];
+        p->n++;
+    }
+}
+
+/* --- pool --- */
+
+static PGconn *connect_one(const char *conninfo)
+{
+    PGconn *pc = PQconnectdb(conninfo);
+    if (PQstatus(pc) != CONNECTION_OK) {
+        log_warn("postgres: cannot connect: %s", PQerrorMessage(pc));
+        PQfinish(pc);
+        return NULL;
+    }
+    PGresult *r = PQexec(pc, "SET synchronous_commit = on; SET client_min_messages = warning;"
+                             " SET lock_timeout = '30s'");
+    PQclear(r);
+    return pc;
+}
+
+jq_err pg__pool_open(struct pg *s)
+{
+    s->conns = calloc((size_t)s->cfg.pool, sizeof *s->conns);
+    if (!s->conns)
+        return JQ_E_NOMEM;
+    for (int i = 0; i < s->cfg.pool; i++) {
+        if (!(s->conns[i].pc = connect_one(s->conninfo)))
+            return JQ_E_STORAGE;
+        s->conns[i].next_free = s->free;
+        s->free = &s->conns[i];
+    }
+    return JQ_E_OK;
+}
+
+void pg__pool_close(struct pg *s)
+{
+    for (int i = 0; s->conns && i < s->cfg.pool; i++)
+        if (s->conns[i].pc)
+            PQfinish(s->conns[i].pc);
+    free(s->conns);
+    s->conns = NULL;
+}
+
+static struct pgconn *acquire(struct pg *s)
+{
+    pthread_mutex_lock(&s->mu);
+    while (!s->free)
+        pthread_cond_wait(&s->cond, &s->mu);
+    struct pgconn *cn = s->free;
+    s->free = cn->next_free;
+    pthread_mutex_unlock(&s->mu);
+    return cn;
+}
+
+static void release(struct pg *s, struct pgconn *cn)
+{
+    pthread_mutex_lock(&s->mu);
+    cn->next_free = s->free;
+    s->free = cn;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* A usable connection: resets one that broke (PostgreSQL restarted, backend killed). */
+static bool ensure(struct pg *s, struct pgconn *cn)
+{
+    if (cn->pc && PQstatus(cn->pc) == CONNECTION_OK && !cn->lost)
+        return true;
+    if (cn->pc)
+        PQfinish(cn->pc);
+    cn->pc = connect_one(s->conninfo);
+    cn->lost = !cn->pc;
+    if (cn->pc) {
+        atomic_fetch_add(&s->reconnects, 1);
+        log_info("postgres: reconnected");
+    }
+    return cn->pc != NULL;
+}
+
+/* --- statements --- */
+
+/* Classifies a failed result: lost connection, retryable conflict, or plain error. */
+static jq_err classify(struct pgconn *cn, const PGresult *r, const char *sql)
+{
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(cn->state, sizeof cn->state, "%s", st ? st : "");
+    cn->lost = PQstatus(cn->pc) != CONNECTION_OK || !st || strncmp(st, "08", 2) == 0 ||
+               strncmp(st, "57P", 3) == 0;
+    cn->retry = st && (strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0);
+    if (!cn->retry)
+        log_error("postgres: %s [%s]: %.200s", r ? PQresultErrorMessage(r)
+                  : PQerrorMessage(cn->pc), st ? st : "-", sql);
+    if (cn->lost)
+        return JQ_E_UNAVAILABLE;
+    if (st && strcmp(st, "53100") == 0)      /* disk full */
+        return JQ_E_UNAVAILABLE;
+    return JQ_E_STORAGE;
+}
+
+PGresult *pg__q(struct pgconn *cn, struct sctx *c, const char *sql, const struct pp *p,
+                jq_err *err)
+{
+    if (c)
+        c->stmts++;
+    PGresult *r = PQexecParams(cn->pc, sql, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL,
+                               0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        *err = JQ_E_OK;
+        return r;
+    }
+    *err = classify(cn, r, sql);
+    PQclear(r);
+    return NULL;
+}
+
+jq_err pg__exec(struct pgconn *cn, struct sctx *c, const char *sql, const struct pp *p,
+                int *changed)
+{
+    jq_err err;
+    PGresult *r = pg__q(cn, c, sql, p, &err);
+    if (r && changed)
+        *changed = atoi(PQcmdTuples(r));
+    PQclear(r);
+    return err;
+}
+
+static jq_err simple(struct pgconn *cn, const char *sql)
+{
+    PGresult *r = PQexec(cn->pc, sql);
+    ExecStatusType st = PQresultStatus(r);
+    jq_err err = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? JQ_E_OK
+                                                                 : classify(cn, r, sql);
+    PQclear(r);
+    return err;
+}
+
+/* --- transactions --- */
+
+/* BEGIN and the role (+ user) of the transaction, in one round trip. */
+static jq_err begin(struct pgconn *cn, enum pg_mode mode, const char *user)
+{
+    char *lit = user ? PQescapeLiteral(cn->pc, user, strlen(user)) : NULL;
+    if (user && !lit)
+        return classify(cn, NULL, "escape");
+    char sql[512];
+    snprintf(sql, sizeof sql, "BEGIN%s; SET LOCAL ROLE %s%s%s",
+             mode == PG_READ ? " READ ONLY" : "", user ? "jobq_app" : "jobq_service",
+             user ? "; SET LOCAL jobq.user_id = " : "", user ? lit : "");
+    PQfreemem(lit);
+    if (strlen(sql) >= sizeof sql - 1)
+        return JQ_E_INVALID;
+    return simple(cn, sql);
+}
+
+enum phase { PH_BEFORE_COMMIT, PH_COMMIT_SENT, PH_DONE };
+
+static jq_err commit(struct pg *s, struct pgconn *cn, enum pg_mode mode, enum phase *ph)
+{
+    char sql[128] = "COMMIT";
+    if (mode == PG_WRITE && (cn->wake || cn->wrote))
+        snprintf(sql, sizeof sql, "SELECT pg_notify('jobq', '%s:%d'); COMMIT", s->node,
+                 cn->wake ? 1 : 0);
+    *ph = PH_COMMIT_SENT;
+    int64_t t0 = clock_mono_us();
+    jq_err err = simple(cn, sql);
+    if (mode == PG_WRITE)
+        atomic_fetch_add(&s->fsync_us, (uint64_t)(clock_mono_us() - t0));
+    if (!err)
+        *ph = PH_DONE;
+    return err;
+}
+
+static jq_err run_once(struct pg *s, struct pgconn *cn, struct sctx *c, enum pg_mode mode,
+                       const char *user, pg_fn fn, void *arg, enum phase *ph)
+{
+    *ph = PH_BEFORE_COMMIT;
+    cn->wake = cn->wrote = cn->retry = false;
+    jq_err err = begin(cn, mode, user);
+    struct idem *id = mode == PG_WRITE && c ? c->idem : NULL;
+    if (!err && id)
+        err = pg__idem_check(cn, c);
+    if (!err && !(id && id->replayed)) {
+        err = fn(cn, c, arg);
+        if (!err && id)
+            err = pg__idem_store(cn, c);
+    }
+    if (err) {
+        if (!cn->lost)
+            simple(cn, "ROLLBACK");
+        cn->wake = cn->wrote = false;
+        return err;
+    }
+    return commit(s, cn, mode, ph);
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+jq_err pg__tx(struct pg *s, struct sctx *c, enum pg_mode mode, const char *user,
+              bool retry_safe, pg_fn fn, void *arg)
+{
+    struct pgconn *cn = acquire(s);
+    jq_err err = JQ_E_UNAVAILABLE;
+    enum phase ph = PH_BEFORE_COMMIT;
+    for (int attempt = 0; attempt < TX_ATTEMPTS; attempt++) {
+        if (!ensure(s, cn)) {
+            err = JQ_E_UNAVAILABLE;
+            if (attempt + 1 < TX_ATTEMPTS)
+                pause_ms(RECONNECT_PAUSE_MS);
+            continue;
+        }
+        struct idem *id = c ? c->idem : NULL;
+        if (id && !id->replayed && id->body) {      /* a rendered reply of a failed attempt */
+            free(id->body);
+            id->body = NULL;
+        }
+        err = run_once(s, cn, c, mode, user, fn, arg, &ph);
+        if (!err || (!cn->lost && !cn->retry))
+            break;
+        bool safe = cn->retry || mode == PG_READ || ph == PH_BEFORE_COMMIT || retry_safe ||
+                    (c && c->idem);
+        if (!safe) {
+            log_warn("postgres: connection lost during COMMIT; outcome unknown, not retried");
+            break;
+        }
+    }
+    bool wake = !err && cn->wake, wrote = !err && cn->wrote;
+    release(s, cn);
+    if (mode == PG_WRITE) {
+        atomic_fetch_add(&s->ops, 1);
+        if (!err)
+            atomic_fetch_add(&s->commits, 1);
+    }
+    if (wake || wrote)
+        pg__notify_local(s, wake);
+    return err;
+}
+
+/* --- rows --- */
+
+void pg__text(const PGresult *r, int row, int col, char *dst, size_t cap)
+{
+    snprintf(dst, cap, "%s", PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
+}
+
+char *pg__dup(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
+}
+
+int64_t pg__int(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+bool pg__null(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col);
+}
+
+void pg__load_job(const PGresult *r, int row, struct job *j)
+{
+    memset(j, 0, sizeof *j);
+    pg__text(r, row, 0, j->id, sizeof j->id);
+    pg__text(r, row, 1, j->user_id, sizeof j->user_id);
+    pg__text(r, row, 2, j->queue, sizeof j->queue);
+    pg__text(r, row, 3, j->type, sizeof j->type);
+    pg__text(r, row, 4, j->worker_id, sizeof j->worker_id);
+    pg__text(r, row, 5, j->error_code, sizeof j->error_code);
+    pg__text(r, row, 6, j->lease_token, sizeof j->lease_token);
+    if (!job_status_parse(PQgetvalue(r, row, 7), &j->status))
+        j->status = JOB_FAILED;
+    j->priority = (int)pg__int(r, row, 8);
+    j->attempts = (int)pg__int(r, row, 9);
+    j->max_attempts = (int)pg__int(r, row, 10);
+    j->progress_percent = pg__null(r, row, 11) ? -1 : (int)pg__int(r, row, 11);
+    int64_t *times[] = {&j->run_at, &j->created_at, &j->updated_at, &j->started_at,
+                        &j->completed_at, &j->expires_at, &j->lease_expires_at};
+    for (int i = 0; i < 7; i++)
+        *times[i] = pg__int(r, row, 12 + i);
+    j->params = pg__dup(r, row, 19);
+    j->result = pg__dup(r, row, 20);
+    j->error_message = pg__dup(r, row, 21);
+    j->progress_message = pg__dup(r, row, 22);
+}
+
+void pg__new_id(struct pg *s, int64_t now, char id[ID_LEN + 1])
+{
+    uint8_t rnd[ID_RAND_BYTES];
+    randombytes_buf(rnd, sizeof rnd);
+    pthread_mutex_lock(&s->idmu);
+    id_next(&s->ids, now, rnd, id);
+    pthread_mutex_unlock(&s->idmu);
+}
