@@ -2,6 +2,7 @@
 #include "common/tz.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,12 +61,26 @@ void tz_to_naive(const char *name, int64_t ms, struct naive *out)
     *out = (struct naive){tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min};
 }
 
-int64_t tz_from_naive(const char *name, const struct naive *t)
+/* mktime of t with a given isdst; true if the result shows exactly t's wall time. */
+static bool try_mktime(const struct naive *t, int isdst, time_t *out)
 {
     struct tm tm = {.tm_year = t->year - 1900, .tm_mon = t->month - 1, .tm_mday = t->day,
-                    .tm_hour = t->hour, .tm_min = t->minute, .tm_isdst = -1};
+                    .tm_hour = t->hour, .tm_min = t->minute, .tm_isdst = isdst};
+    *out = mktime(&tm);
+    struct tm back;
+    localtime_r(out, &back);
+    return back.tm_hour == t->hour && back.tm_min == t->minute && back.tm_mday == t->day &&
+           (isdst < 0 || back.tm_isdst == isdst);
+}
+
+int64_t tz_from_naive(const char *name, const struct naive *t)
+{
+    time_t dst, std, any;
     char *saved = enter(name);
-    time_t s = mktime(&tm);
+    bool d = try_mktime(t, 1, &dst), s = try_mktime(t, 0, &std);
+    try_mktime(t, -1, &any);                    /* the gap: mktime moves it past the gap */
     leave(saved);
-    return (int64_t)s * 1000;
+    time_t r = d && s ? (dst < std ? dst : std)  /* twice (fall back): the first */
+             : d ? dst : s ? std : any;
+    return (int64_t)r * 1000;
 }

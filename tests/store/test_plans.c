@@ -26,7 +26,7 @@ static bool sorts_bounded_set(const char *what)
 {
     return strncmp(what, "stats_", 6) == 0 || strcmp(what, "log_search") == 0 ||
            strcmp(what, "list_user_params") == 0 || strcmp(what, "list_all_result") == 0 ||
-           strcmp(what, "list_user_logq") == 0;
+           strcmp(what, "list_user_logq") == 0 || strcmp(what, "workflow_steps") == 0;
 }
 
 static void expect_plan(store *s, const char *what, const char *needle)
@@ -80,6 +80,11 @@ TEST(hot_statements_use_their_indexes)
     expect_plan(s, "list_user_logq", "job_logs_fts VIRTUAL TABLE INDEX");
     expect_plan(s, "list_user_logq", "jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)");
     expect_plan(s, "events", "USING INTEGER PRIMARY KEY (rowid>?)");
+    /* issue 9: the fair claim walks users and takes each one's best job by index */
+    expect_plan(s, "claim_fair", "jobs_pickup_user (queue=? AND user_id>?)");
+    expect_plan(s, "claim_fair", "jobs_pickup_user (queue=? AND user_id=?)");
+    expect_plan(s, "schedules_due", "USING INDEX schedules_due (next_run_at<?)");
+    expect_plan(s, "workflow_steps", "USING INDEX jobs_workflow (workflow_id=?)");
     char plan[256];
     CHECK_EQ(store_explain(s, "nonsense", plan, sizeof plan), JQ_E_NOT_FOUND);
     store_close(s);
