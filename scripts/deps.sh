@@ -3,6 +3,11 @@
 set -e
 PKGS="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       libsodium-dev libcurl4-openssl-dev libxxhash-dev sqlite3 curl"
+# the browser test (tests/browser): Debian's chromium, and Node.js + npm unless a node is
+# already installed (NodeSource's nodejs carries its own npm and conflicts with Debian's)
+PKGS="$PKGS chromium"
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
