@@ -2,7 +2,7 @@
 # deps.sh - install the Debian packages jobq needs that are not installed yet (apt).
 set -e
 PKGS="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
-      libsodium-dev libcurl4-openssl-dev libxxhash-dev sqlite3 curl"
+      libsodium-dev libcurl4-openssl-dev libxxhash-dev sqlite3 curl libpq-dev postgresql"
 # the browser test (tests/browser): Debian's chromium, and Node.js + npm unless a node is
 # already installed (NodeSource's nodejs carries its own npm and conflicts with Debian's)
 PKGS="$PKGS chromium"

@@ -22,6 +22,8 @@
 #include <unistd.h>
 #include <curl/curl.h>
 
+#include "harness_pg.h"
+
 #ifndef JOBQD_PATH
 #define JOBQD_PATH "jobqd"
 #endif
@@ -158,12 +160,18 @@ int th_main(int argc, char **argv)
 {
     int run = 0, failed = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    bool listing = argc > 1 && !strcmp(argv[1], "-l");
+    if (!listing && thpg_enabled() && thpg_start() != 0) {   /* JOBQ_TEST_BACKEND=postgres */
+        fprintf(stderr, "cannot start the PostgreSQL test cluster\n");
+        return 1;
+    }
     for (struct th_test *t = th_head; t; t = t->next) {
         if (argc > 1 && !strcmp(argv[1], "-l")) { printf("%s\n", t->name); continue; }
         if (!th_selected(t, argc, argv)) continue;
         run++;
         if (!th_run_one(t)) failed++;
     }
+    thpg_stop();
     printf("%d test(s), %d failed\n", run, failed);
     return failed ? 1 : 0;
 }
@@ -600,7 +608,12 @@ struct testsrv *testsrv_start(const struct testsrv_opts *o)
     struct testsrv *s = calloc(1, sizeof *s);
     if (o) s->opts = *o;
     s->dir = th_mkdtemp("jobqd");
-    s->db = ts_path(s->dir, "jobq.db");
+    /* JOBQ_TEST_BACKEND=postgres: a fresh database on the harness's cluster */
+    s->db = thpg_enabled() ? thpg_new_db() : ts_path(s->dir, "jobq.db");
+    if (!s->db) {
+        th_fail(__FILE__, __LINE__, "cannot create a PostgreSQL test database");
+        th_abort();
+    }
     s->admin = TS_ADMIN_TOKEN;
     s->conn = tsconn_new(s);
     ts_list_add(s);

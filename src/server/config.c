@@ -27,6 +27,8 @@ static const struct opt opts[] = {
     {"port-file", "JOBQ_PORT_FILE", OPT_STR, F(port_file), NULL, 0, 0,
      "write the bound port to this file once listening"},
     {"readers", "JOBQ_READERS", OPT_INT, F(readers), "4", 1, 64, "read-only DB connections"},
+    {"pg-pool", "JOBQ_PG_POOL", OPT_INT, F(pg_pool), "16", 1, 256,
+     "PostgreSQL (--db postgres://...): connections in the pool"},
     {"sync", "JOBQ_SYNC", OPT_STR, F(sync), "full", 0, 0,
      "full (fsync every commit, default) | normal | off: NOT durable"},
     {"body-max", "JOBQ_BODY_MAX", OPT_INT, F(body_max), "1048576", 1024, 64 << 20,

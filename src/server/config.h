@@ -14,6 +14,7 @@ struct jobqd_config {
     int64_t port;                /* 0 = ephemeral */
     const char *port_file;       /* where the bound port is written, or NULL */
     int64_t readers;             /* read-only SQLite connections */
+    int64_t pg_pool;             /* PostgreSQL connections in the pool */
     const char *sync;            /* full | normal | off */
     int64_t body_max;            /* request body cap, bytes */
     int64_t max_connections;     /* concurrent HTTP connections (one thread each) */

@@ -78,6 +78,7 @@ int main(int argc, char **argv)
     events_init(&d.ev);
     struct store_cfg sc = {.path = d.cfg.db, .readers = (int)d.cfg.readers,
                            .sync = sync_level(d.cfg.sync),
+                           .pool = (int)d.cfg.pg_pool,
                            .retry = {d.cfg.backoff_base_ms, d.cfg.backoff_max_ms}};
     if (store_open(&sc, &d.st)) {
         fprintf(stderr, "jobqd: cannot open the database %s (see the log above)\n", d.cfg.db);

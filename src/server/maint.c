@@ -21,6 +21,7 @@ enum {
     STATS_MAX_AGE_MS = 2 * 3600000,
     PRUNE_INTERVAL_MS = 600000,
     EVENTS_INTERVAL_MS = 60000,
+    LEADER_RECHECK_MS = 1000, /* a node that is not the leader asks again this often */
 };
 
 struct task {
@@ -103,6 +104,11 @@ int64_t maint_tick(struct jobqd *d, int64_t now)
 {
     struct maint *m = d->maint;
     int64_t wait = IDLE_MS;
+    /* Many nodes on one PostgreSQL: only the leader (advisory lock, see
+     * store/postgres/pg_notify.c) runs maintenance and cron; the others look
+     * again every second, so one takes over soon after a leader dies. */
+    if (!store_is_leader(d->st))
+        return LEADER_RECHECK_MS;
     pthread_mutex_lock(&m->run_mu);
     for (int i = 0; i < MT__N; i++) {
         struct task *tk = &m->tasks[i];

@@ -18,7 +18,9 @@ jq_err store_open(const struct store_cfg *cfg, store **out)
     store *s = calloc(1, sizeof *s);
     if (!s)
         return JQ_E_NOMEM;
-    jq_err err = sq_open(cfg, &s->ops, &s->self);
+    bool pg = strncmp(cfg->path, "postgres://", 11) == 0 ||
+              strncmp(cfg->path, "postgresql://", 13) == 0;
+    jq_err err = pg ? pg_open(cfg, &s->ops, &s->self) : sq_open(cfg, &s->ops, &s->self);
     if (err) {
         free(s);
         return err;
@@ -266,6 +268,11 @@ void store_counters(store *s, struct store_counters *out)
 void store_set_notify(store *s, store_notify_fn fn, void *arg)
 {
     s->ops->set_notify(s->self, fn, arg);
+}
+
+bool store_is_leader(store *s)
+{
+    return !s->ops->is_leader || s->ops->is_leader(s->self);
 }
 
 jq_err store_explain(store *s, const char *what, char *out, size_t cap)

@@ -284,6 +284,7 @@ struct store_cfg {
     const char *path;
     int readers;               /* read-only connections in the pool */
     int sync;                  /* 0 off, 1 normal, 2 full (default) */
+    int pool;                  /* PostgreSQL: connections in the pool (0: default 16) */
     struct retry_policy retry;
 };
 
@@ -365,6 +366,9 @@ struct store_ops {
     /* The query plan of a named hot statement (see store_explain). */
     jq_err (*explain)(void *self, const char *what, char *out, size_t cap);
     void (*set_notify)(void *self, store_notify_fn fn, void *arg);
+    /* True if this node runs maintenance (PostgreSQL: holds the leader
+     * advisory lock). NULL (SQLite: one node) means always. */
+    bool (*is_leader)(void *self);
     void (*close)(void *self);
 };
 
@@ -433,8 +437,13 @@ void   store_counters(store *s, struct store_counters *out);
  * "list_user_queue", "count_user_status". JQ_E_NOT_FOUND for other names. */
 jq_err store_explain(store *s, const char *what, char *out, size_t cap);
 void   store_set_notify(store *s, store_notify_fn fn, void *arg);
+/* Whether this node should run maintenance now (see store_ops.is_leader). */
+bool   store_is_leader(store *s);
 
 /* The SQLite backend's constructor (sqlite/sq.c). */
 jq_err sq_open(const struct store_cfg *cfg, const struct store_ops **ops, void **self);
+/* The PostgreSQL backend's constructor (postgres/pg_store.c): cfg->path is a
+ * postgres:// or postgresql:// connection URI. */
+jq_err pg_open(const struct store_cfg *cfg, const struct store_ops **ops, void **self);
 
 #endif

@@ -169,6 +169,30 @@ static jq_err insert_job(struct pgconn *cn, struct sctx *c, const char *id,
     return err;
 }
 
+/* Debounce: a pending job with the unique_key takes the new params/run_at. */
+static jq_err replace_pending(struct pgconn *cn, struct sctx *c, const struct job_new *in,
+                              struct job *out)
+{
+    struct pp p = {0};
+    pp_s(&p, out->id);
+    pp_s(&p, in->params);
+    pp_s(&p, in->params_hash);
+    pp_i(&p, in->priority);
+    pp_i(&p, in->run_at);
+    pp_i(&p, c->now_ms);
+    struct job j;
+    bool found;
+    jq_err err = one_job(cn, c, "UPDATE jobs SET params=$2::jsonb, params_hash=$3, priority=$4,"
+                         " run_at=$5, updated_at=$6 WHERE id=$1 AND status='pending'"
+                         " RETURNING " PG_JOB_COLS, &p, &j, &found);
+    if (!err && found) {
+        job_fini(out);
+        *out = j;
+        cn->wrote = cn->wake = true;
+    }
+    return err;
+}
+
 static jq_err w_create(struct pgconn *cn, struct sctx *c, void *arg)
 {
     struct create_args *a = arg;
@@ -188,8 +212,12 @@ static jq_err w_create(struct pgconn *cn, struct sctx *c, void *arg)
     if (in->unique_key || in->dedup_window_ms > 0 || in->active_limit > 0)
         if ((err = lock_user(cn, in->user_id)))
             return err;
-    if ((err = find_existing(cn, c, a, &found)) || found)
+    if ((err = find_existing(cn, c, a, &found)))
         return err;
+    if (found && in->replace && in->unique_key && a->out->status == JOB_PENDING)
+        return replace_pending(cn, c, in, a->out);
+    if (found)
+        return JQ_E_OK;
     *a->how = CREATE_NEW;
     int64_t active = 0;
     if (in->active_limit > 0 && (err = active_count(cn, c, in->user_id, &active)))
@@ -203,6 +231,8 @@ jq_err pg__op_create(void *self, struct sctx *c, const struct job_new *in, struc
                      enum create_outcome *how)
 {
     struct create_args a = {in, out, how, "", false};
+    if (in->n_deps > 0)           /* workflows (issue 9) are not on PostgreSQL yet */
+        return JQ_E_INTERNAL;
     pg__new_id(self, c->now_ms, a.id);
     return pg__tx(self, c, PG_WRITE, in->user_id, true, w_create, &a);
 }

@@ -1,0 +1,148 @@
+/*
+ * pg_notify.c - many nodes on one database: one dedicated session LISTENs on
+ * channel "jobq" and holds the maintenance leader lock.
+ *
+ * Every write transaction that made jobs claimable or wrote events sends one
+ * pg_notify('jobq', '<node>:<claimable>') before COMMIT (pg_conn.c); the
+ * node that committed wakes its own waiters directly, and the listener
+ * thread of every other node calls the store's notify callback, so
+ * long-poll claims, SSE and wait wake on all nodes. While the listening
+ * session is down the thread calls the callback every second instead
+ * (polling fallback) and keeps trying to reconnect.
+ *
+ * Leader: the session tries pg_try_advisory_lock(LEADER_KEY) every second
+ * until it holds it; the lock lives as long as the session, so when a leader
+ * dies (kill -9, lost network) PostgreSQL ends its session, frees the lock,
+ * and another node takes over within a second.
+ */
+#include "store/postgres/pg_int.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+
+enum { TICK_MS = 1000 };
+#define LEADER_KEY "1785684594"
+
+void pg__notify_local(struct pg *s, bool claimable)
+{
+    pthread_mutex_lock(&s->nmu);
+    store_notify_fn fn = s->notify;
+    void *arg = s->notify_arg;
+    pthread_mutex_unlock(&s->nmu);
+    if (fn)
+        fn(arg, claimable);
+}
+
+static PGconn *session_open(struct pg *s)
+{
+    PGconn *pc = PQconnectdb(s->conninfo);
+    if (PQstatus(pc) == CONNECTION_OK) {
+        PGresult *r = PQexec(pc, "LISTEN jobq");
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (ok) {
+            log_info("postgres: listening for other nodes' changes");
+            return pc;
+        }
+    }
+    PQfinish(pc);
+    return NULL;
+}
+
+/* Tries to become the leader (once per tick while not). */
+static void try_lead(struct pg *s, PGconn *pc)
+{
+    PGresult *r = PQexec(pc, "SELECT pg_try_advisory_lock(" LEADER_KEY ")");
+    bool got = PQresultStatus(r) == PGRES_TUPLES_OK && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (got) {
+        atomic_store(&s->leader, true);
+        log_info("postgres: this node is the maintenance leader");
+    }
+}
+
+/* Delivers the notifications received; false if the session broke. */
+static bool drain(struct pg *s, PGconn *pc)
+{
+    if (!PQconsumeInput(pc))
+        return false;
+    PGnotify *n;
+    bool any = false, claimable = false;
+    size_t nl = strlen(s->node);
+    while ((n = PQnotifies(pc))) {
+        const char *p = n->extra;
+        if (!(strncmp(p, s->node, nl) == 0 && p[nl] == ':')) {   /* not our own */
+            any = true;
+            const char *colon = strrchr(p, ':');
+            claimable = claimable || (colon && colon[1] == '1');
+        }
+        PQfreemem(n);
+    }
+    if (any)
+        pg__notify_local(s, claimable);
+    return PQstatus(pc) == CONNECTION_OK;
+}
+
+static void lost(struct pg *s, PGconn **pc)
+{
+    if (atomic_exchange(&s->leader, false))
+        log_warn("postgres: lost the leader session");
+    atomic_store(&s->listening, false);
+    PQfinish(*pc);
+    *pc = NULL;
+}
+
+static void *listener_main(void *arg)
+{
+    struct pg *s = arg;
+    PGconn *pc = NULL;
+    while (!atomic_load(&s->stop)) {
+        if (!pc && (pc = session_open(s)))
+            atomic_store(&s->listening, true);
+        if (pc && !atomic_load(&s->leader))
+            try_lead(s, pc);
+        struct pollfd fds[2] = {{s->stop_pipe[0], POLLIN, 0}, {pc ? PQsocket(pc) : -1, POLLIN, 0}};
+        int rc = poll(fds, pc ? 2 : 1, TICK_MS);
+        if (atomic_load(&s->stop))
+            break;
+        if (!pc) {
+            pg__notify_local(s, true);      /* polling fallback while not listening */
+            continue;
+        }
+        if ((rc > 0 && fds[1].revents) || PQstatus(pc) != CONNECTION_OK)
+            if (!drain(s, pc))
+                lost(s, &pc);
+    }
+    if (pc)
+        PQfinish(pc);
+    return NULL;
+}
+
+jq_err pg__listener_start(struct pg *s)
+{
+    if (pipe(s->stop_pipe) != 0)
+        return JQ_E_STORAGE;
+    if (pthread_create(&s->listener, NULL, listener_main, s) != 0)
+        return JQ_E_NOMEM;
+    s->listener_started = true;
+    return JQ_E_OK;
+}
+
+void pg__listener_stop(struct pg *s)
+{
+    if (!s->listener_started)
+        return;
+    atomic_store(&s->stop, true);
+    if (write(s->stop_pipe[1], "x", 1) < 0)
+        log_warn("postgres: cannot wake the listener");
+    pthread_join(s->listener, NULL);
+    close(s->stop_pipe[0]);
+    close(s->stop_pipe[1]);
+    s->listener_started = false;
+}
