@@ -596,6 +596,13 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_SC_MARK_JOB] = "UPDATE schedule_fires SET job_id=?3 WHERE schedule_id=?1 AND fire_at=?2",
     [ST_SC_ADVANCE] = "UPDATE schedules SET next_run_at=?2, last_run_at=?3, updated_at=?3"
                       " WHERE id=?1",
+    [ST_WF_STEPS_INSERT] =
+        "INSERT INTO jobs(id,user_id,queue,type,params,status,priority,run_at,created_at,"
+        "updated_at,attempts,max_attempts,expires_at,params_hash,workflow_id,step_key,"
+        "on_parent_failure,blocked)"
+        " SELECT jq_id(?2), ?1, value->>'q', value->>'t', value->'p', 'pending', value->>'pr',"
+        " value->>'r', ?2, ?2, 0, value->>'m', value->>'e', value->>'h', ?3, value->>'k',"
+        " value->>'o', value->>'b' FROM json_each(?4) WHERE true RETURNING " JOB_COLS,
     [ST_WF_INSERT] = "INSERT INTO workflows(id, user_id, name, created_at) VALUES(?1,?2,?3,?4)",
     [ST_WF_GET] = "SELECT id, user_id, name, created_at FROM workflows WHERE " SCOPE,
     [ST_WF_STEPS] = "SELECT " JOB_COLS " FROM jobs INDEXED BY jobs_workflow"

@@ -40,21 +40,52 @@ static char *edges_json(const struct workflow_req *in, const struct job_list *st
     return s;
 }
 
+/* The steps as the JSON array ST_WF_STEPS_INSERT reads (malloc'd). */
+static char *steps_json(const struct workflow_req *in)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < in->n; i++) {
+        const struct workflow_step *s = &in->steps[i];
+        const struct job_new *j = &s->job;
+        json_t *p = json_loads(j->params, 0, NULL);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s, s:i, s:I, s:i, s:I, s:s, "
+            "s:s?, s:i}", "q", j->queue, "t", j->type, "p", p ? p : json_object(),
+            "h", j->params_hash, "pr", j->priority, "r", (json_int_t)j->run_at,
+            "m", j->max_attempts, "e", (json_int_t)j->expires_at, "k", s->key,
+            "o", j->on_parent_failure, "b", s->n_parents));
+    }
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return text;
+}
+
+static int by_job_id(const void *x, const void *y)
+{
+    return strcmp(((const struct job *)x)->id, ((const struct job *)y)->id);
+}
+
+/* All steps in one statement; returned rows in id order are step order
+ * (jq_id is monotonic and json_each walks the array in order). */
 static jq_err insert_steps(struct conn *cn, struct sctx *c, struct wf_args *a)
 {
-    struct job_list *l = &a->out->steps;
-    l->jobs = calloc((size_t)a->in->n, sizeof *l->jobs);
-    if (!l->jobs)
-        return JQ_E_NOMEM;
-    for (int i = 0; i < a->in->n; i++) {
-        const struct workflow_step *s = &a->in->steps[i];
-        struct step_cols sc = {a->out->id, s->key, s->job.on_parent_failure, s->n_parents};
-        jq_err err = sq__insert_job(cn, c, &s->job, &sc, &l->jobs[l->n]);
-        if (err)
-            return err;
-        l->n++;
+    char *items = steps_json(a->in);
+    sqlite3_stmt *st = items ? sq__st(cn, c, ST_WF_STEPS_INSERT) : NULL;
+    if (!st) {
+        free(items);
+        return items ? JQ_E_STORAGE : JQ_E_NOMEM;
     }
-    return JQ_E_OK;
+    sqlite3_bind_text(st, 1, a->in->user_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, c->now_ms);
+    sqlite3_bind_text(st, 3, a->out->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, items, -1, SQLITE_STATIC);
+    jq_err err = sq__jobs(cn, st, &a->out->steps);
+    free(items);
+    if (!err && a->out->steps.n != a->in->n)
+        err = JQ_E_INTERNAL;
+    if (!err)
+        qsort(a->out->steps.jobs, (size_t)a->out->steps.n, sizeof *a->out->steps.jobs, by_job_id);
+    cn->wake = true;
+    return err;
 }
 
 static jq_err w_workflow(struct conn *cn, struct sctx *c, void *arg)
