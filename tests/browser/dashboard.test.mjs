@@ -5,7 +5,8 @@
 // logs and completes; searches by params containment and log text; pages with
 // cursors; cancels and retries; plants XSS payloads in params, progress, logs,
 // metadata, results, errors and worker ids and checks that none runs and all
-// are shown as text. Screenshots of each page go to --out.
+// are shown as text; lists schedules and pauses one; draws a workflow as a graph.
+// Screenshots of each page go to --out.
 //
 //   node dashboard.test.mjs --jobqd build/jobqd --out build/browser-screenshots
 //
@@ -319,7 +320,33 @@ async function main() {
   assert.deepEqual(cspReports, [], 'nothing tried to break the CSP');
   log('xss: payloads shown as text, none ran');
 
-  // 8. the admin overview: counts, throughput chart, depth per queue, p95 per type
+  // 8. schedules (pause from the page) and a workflow drawn as a graph
+  const sched = await call(alice, 'POST', '/v1/schedules', {name: 'nightly-report', cron: '0 3 * * *',
+    timezone: 'Europe/Berlin', type: 'report.build', params: {kind: 'nightly'}});
+  await goHash(page, '#/schedules');
+  await waitText(page, '#schedules', 'nightly-report', 'schedule listed');
+  await page.click(`button[data-schedule="${sched.id}"]`);
+  await waitText(page, '#schedules', 'paused', 'schedule paused');
+  assert.equal((await call(alice, 'GET', '/v1/schedules/' + sched.id)).paused, true);
+  await shot(page, '09-schedules.png');
+  const wf = await call(alice, 'POST', '/v1/workflows', {name: 'monthly-close', steps: [
+    {key: 'extract', type: 'etl.extract', queue: 'wf'},
+    {key: 'transform', type: 'etl.transform', queue: 'wf2', depends_on: ['extract']},
+    {key: 'audit', type: 'etl.audit', queue: 'wf3', depends_on: ['extract']},
+    {key: 'load', type: 'etl.load', queue: 'wf4', depends_on: ['transform', 'audit']}]});
+  const root = await claim(worker, 'wf');
+  await work(worker, root, 'complete', {result: {rows: 3}});
+  await goHash(page, '#/jobs/' + root.id);
+  await status(page, 'completed', 'workflow root');
+  await page.click('#workflow-link');
+  await page.waitForSelector('#dag');
+  assert.equal(await page.$$eval('#dag .node', n => n.length), 4, 'four steps drawn');
+  assert.equal(await page.$$eval('#dag .edge', n => n.length), 4, 'four dependencies drawn');
+  assert.equal(await page.$$eval('#dag .node.st-completed', n => n.length), 1, 'the root is completed');
+  await shot(page, '10-workflow-graph.png');
+  log('schedules and workflow graph');
+
+  // 9. the admin overview: counts, throughput chart, depth per queue, p95 per type
   await page.click('#signout');
   await page.waitForSelector('#signin');
   await page.fill('#token', ADMIN);
@@ -328,7 +355,7 @@ async function main() {
   assert.ok(await page.$$eval('#throughput rect', r => r.length) >= 1, 'bars in the chart');
   await waitText(page, '#queues', 'paging', 'queue depth');
   await waitText(page, '#types', 'report.build', 'types');
-  await waitText(page, '[data-status=completed] .n', '2', 'completed count');
+  await waitText(page, '[data-status=completed] .n', '3', 'completed count');
   await shot(page, '02-overview-admin.png');
   await page.evaluate(() => sessionStorage.clear());
   log('overview');

@@ -229,6 +229,8 @@
     else if (path === '/jobs') pageJobs(params);
     else if ((m = /^\/jobs\/([^/]+)$/.exec(path))) pageJob(decodeURIComponent(m[1]));
     else if (path === '/logs') pageLogs(params);
+    else if (path === '/schedules') pageSchedules();
+    else if ((m = /^\/workflows\/([^/]+)$/.exec(path))) pageWorkflow(decodeURIComponent(m[1]));
     else show(el('h1', null, 'Not found'), el('p', null, el('a', {href: '#/overview'}, 'Overview')));
   }
   function signOut(why) {
@@ -452,6 +454,7 @@
     const params = el('pre', {class: 'json', id: 'params'});
     const result = el('pre', {class: 'json', id: 'result'});
     const error = el('div', {id: 'job-error'});
+    const wf = el('p', {class: 'muted', id: 'workflow'});
     const logRows = el('tbody');
     const logs = el('div', {class: 'tablewrap'}, el('table', {class: 'logs', id: 'logs'},
       el('thead', null, el('tr', null, el('th', null, 'time'), el('th', null, 'level'),
@@ -460,7 +463,7 @@
     const retry = el('button', {class: 'btn secondary', type: 'button', id: 'retry', disabled: true}, 'Retry');
     const status = el('span', {id: 'status'});
     title.append(status, el('span', {class: 'actions'}, live, retry, cancel));
-    show(el('p', null, el('a', {href: '#/jobs'}, '← Jobs')), title, msg,
+    show(el('p', null, el('a', {href: '#/jobs'}, '← Jobs')), title, wf, msg,
          el('div', {class: 'card progress'}, bar, pct, pmsg),
          el('div', {class: 'grid2'},
            el('div', null, el('h2', null, 'Details'), el('div', {class: 'card'}, props)),
@@ -484,6 +487,10 @@
         ['lease expires', j.lease_expires_at], ['expires', j.expires_at], ['updated', j.updated_at]];
       props.replaceChildren(...rows.flatMap(([k, v]) => [el('dt', null, k),
         el('dd', {'data-prop': k}, v === null || v === undefined ? '—' : String(v))]));
+      wf.replaceChildren();
+      if (j.workflow_id)
+        wf.append('step ', el('span', {class: 'mono'}, j.step_key || ''), ' of ',
+                  el('a', {href: '#/workflows/' + encodeURIComponent(j.workflow_id), id: 'workflow-link'}, 'workflow ' + j.workflow_id));
       params.textContent = json(j.params);
       result.textContent = j.result === null || j.result === undefined ? '(none yet)' : json(j.result);
       error.replaceChildren();
@@ -550,6 +557,87 @@
       if (state === 'live') { loadJob(); loadLogs(); }
     });
     cleanups.push(stop);
+  }
+
+  /* --- schedules --- */
+
+  function pageSchedules() {
+    document.title = 'Schedules · jobq';
+    const msg = el('div'), list = el('div', null, el('p', {class: 'muted'}, 'Loading…'));
+    show(el('h1', null, 'Schedules'), msg, list);
+    const load = async () => {
+      try {
+        const r = await api('GET', '/v1/schedules');
+        list.replaceChildren(table('schedules', ['name', 'cron', 'zone', 'type', 'queue', 'next run', 'last run', 'state', ''],
+          (r.schedules || []).map(s => [s.name, el('code', null, s.cron), s.timezone, s.type, s.queue,
+            el('span', {title: s.next_run_at || ''}, fmtTime(s.next_run_at)), el('span', {title: s.last_run_at || ''}, fmtTime(s.last_run_at)),
+            s.paused ? 'paused' : 'active',
+            el('button', {class: 'btn secondary', type: 'button', 'data-schedule': s.id, onclick: async () => {
+              try { await api('POST', '/v1/schedules/' + encodeURIComponent(s.id) + (s.paused ? '/resume' : '/pause')); load(); }
+              catch (e) { if (e.status !== 401) msg.replaceChildren(errorBox(e)); }
+            }}, s.paused ? 'Resume' : 'Pause')]), 'No schedules.'));
+      } catch (e) {
+        list.replaceChildren();
+        if (e.status !== 401) msg.replaceChildren(errorBox(e));
+      }
+    };
+    load();
+  }
+
+  /* --- a workflow as a graph --- */
+
+  function pageWorkflow(id) {
+    document.title = 'Workflow ' + id + ' · jobq';
+    const msg = el('div'), body = el('div', null, el('p', {class: 'muted'}, 'Loading…'));
+    const status = el('span', {id: 'status'});
+    show(el('h1', null, 'Workflow ', el('span', {class: 'mono'}, id), status), msg, body);
+    const load = serial(async () => {
+      try {
+        const w = await api('GET', '/v1/workflows/' + encodeURIComponent(id));
+        status.replaceChildren(el('span', {class: 'badge', 'data-status': w.status}, w.status));
+        body.replaceChildren(el('p', {class: 'muted'}, w.name || ''), el('div', {class: 'card'}, dag(w.steps || [])),
+          table('steps', ['step', 'job', 'type', 'status', 'depends on'], (w.steps || []).map(s => [s.key,
+            el('a', {href: jobHref(s.id), class: 'mono'}, s.id), s.type, badge(s.status), (s.depends_on || []).join(', ')]), 'No steps.'));
+      } catch (e) {
+        if (e.status !== 401) msg.replaceChildren(errorBox(e.status === 404 ? 'No such workflow (or not yours).' : e));
+      }
+    });
+    load();
+    const timer = setInterval(load, 3000);
+    cleanups.push(() => clearInterval(timer));
+  }
+
+  /* Steps in columns by depth (longest path from a root), edges as lines. */
+  function dag(steps) {
+    const byKey = new Map(steps.map(s => [s.key, s])), depth = new Map();
+    const depthOf = (k, seen = new Set()) => {
+      if (depth.has(k)) return depth.get(k);
+      if (seen.has(k)) return 0;                 /* the server rejects cycles; never loop */
+      seen.add(k);
+      const d = Math.max(-1, ...(byKey.get(k)?.depends_on || []).filter(p => byKey.has(p)).map(p => depthOf(p, seen))) + 1;
+      depth.set(k, d);
+      return d;
+    };
+    const cols = [];
+    for (const s of steps) (cols[depthOf(s.key)] = cols[depthOf(s.key)] || []).push(s);
+    const NW = 170, NH = 46, GX = 70, GY = 18, pos = new Map();
+    cols.forEach((c, x) => c.forEach((s, y) => pos.set(s.key, {x: 10 + x * (NW + GX), y: 10 + y * (NH + GY)})));
+    const W = 20 + cols.length * (NW + GX) - GX, H = 20 + Math.max(1, ...cols.map(c => c.length)) * (NH + GY) - GY;
+    const g = svg('svg', {class: 'dag', id: 'dag', viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': 'workflow steps and dependencies'});
+    for (const s of steps)
+      for (const p of s.depends_on || []) {
+        const a = pos.get(p), b = pos.get(s.key);
+        if (a && b) g.append(svg('line', {class: 'edge', x1: a.x + NW, y1: a.y + NH / 2, x2: b.x, y2: b.y + NH / 2}));
+      }
+    for (const s of steps) {
+      const {x, y} = pos.get(s.key);
+      const a = svg('a', {href: jobHref(s.id), 'data-step': s.key});
+      a.append(svg('rect', {class: 'node ' + statusClass(s.status), x, y, width: NW, height: NH, rx: 6}),
+               svg('text', {x: x + 10, y: y + 19, class: 'key'}, clip(s.key, 22)),
+               svg('text', {x: x + 10, y: y + 36}, clip(s.type, 16) + ' · ' + s.status));
+      g.append(a);
+    }
+    return el('div', {class: 'dagwrap'}, g);
   }
 
   /* --- log search --- */
