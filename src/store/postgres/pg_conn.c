@@ -219,6 +219,15 @@ static jq_err commit(struct pg *s, struct pgconn *cn, enum pg_mode mode, enum ph
     return err;
 }
 
+static jq_err idem_lock(struct pgconn *cn, const struct idem *id)
+{
+    struct pp p = {0};
+    pp_s(&p, id->user_id);
+    pp_s(&p, id->key);
+    return pg__exec(cn, NULL, "SELECT pg_advisory_xact_lock(1785684595,"
+                    " hashtext($1 || chr(31) || $2))", &p, NULL);
+}
+
 static jq_err run_once(struct pg *s, struct pgconn *cn, struct sctx *c, enum pg_mode mode,
                        const char *user, pg_fn fn, void *arg, enum phase *ph)
 {
@@ -226,6 +235,8 @@ static jq_err run_once(struct pg *s, struct pgconn *cn, struct sctx *c, enum pg_
     cn->wake = cn->wrote = cn->retry = false;
     jq_err err = begin(cn, mode, user);
     struct idem *id = mode == PG_WRITE && c ? c->idem : NULL;
+    if (!err && id)               /* concurrent requests with one key: one runs, others replay */
+        err = idem_lock(cn, id);
     if (!err && id)
         err = pg__idem_check(cn, c);
     if (!err && !(id && id->replayed)) {

@@ -482,8 +482,9 @@ jq_err pg__op_events(void *self, struct sctx *c, const struct event_filter *f, i
 
 /* Grammar (FTS5's): or := and ("OR" and)*; and := not (["AND"] not)*;
  * not := prim ("NOT" prim)*; prim := "(" or ")" | [col ":"] (word["*"] | "phrase")
- * | "NEAR(" phrase* ["," n] ")". Columns: message, and u (the SQLite index's
- * user column: never matches here - users are separated by the WHERE clause). */
+ * | "NEAR(" phrase* ["," n] ")". Columns: message (weight D) and u (weight A:
+ * the user's term, "u" + hex of user_id, which the server adds to scope a
+ * search, as the SQLite index's u column). */
 struct fts {
     const char *p;
     char *out;
@@ -593,14 +594,31 @@ static void term(struct fts *f)
     }
     const char *w = f->p;
     f->p += n;
-    bool never = false;
-    if (*f->p == ':') {                               /* a column filter */
+    const char *weight = "";
+    const char *colon = f->p;
+    while (*colon == ' ' || *colon == '\t')
+        colon++;
+    if (*colon == ':') {                              /* a column filter */
         if ((n != 7 || strncmp(w, "message", 7) != 0) && (n != 1 || w[0] != 'u')) {
             fts_err(f, "no such column");
             return;
         }
-        never = w[0] == 'u';
-        f->p++;
+        weight = w[0] == 'u' ? "A" : "D";             /* see the tsv column (pg_schema.c) */
+        bool user = w[0] == 'u';
+        f->p = colon + 1;
+        skip_ws(f);
+        if (user) {                                   /* u:<hex>: the user's term */
+            n = word_len(f);
+            if (!n) {
+                fts_err(f, "expected a term after the column");
+                return;
+            }
+            fts_put(f, "'u", 2);
+            fts_put(f, f->p, n);
+            fts_put(f, "':A", 3);
+            f->p += n;
+            return;
+        }
         skip_ws(f);
         if (*f->p == '"') {
             phrase(f);
@@ -615,10 +633,9 @@ static void term(struct fts *f)
     }
     bool prefix = *f->p == '*';
     f->p += prefix;
-    if (never)
-        fts_put(f, "'\x01'", 3);
-    else
-        lexeme(f, w, n, prefix);
+    lexeme(f, w, n, prefix);
+    if (*weight)
+        fts_put(f, prefix ? weight : ":D", prefix ? 1 : 2);
 }
 
 static void or_expr(struct fts *f);

@@ -76,11 +76,16 @@ static const char *const migrations[] = {
     "CREATE INDEX jobs_params_gin ON jobs USING gin (params jsonb_path_ops);"
     "CREATE INDEX jobs_result_gin ON jobs USING gin (result jsonb_path_ops)"
     "  WHERE result IS NOT NULL;"
+    "CREATE FUNCTION jq_uterm(u text) RETURNS text LANGUAGE sql IMMUTABLE AS"
+    "  $$ SELECT 'u' || encode(convert_to(u, 'UTF8'), 'hex') $$;"
     "CREATE TABLE job_logs ("
     "  id bigserial PRIMARY KEY, job_id text NOT NULL, user_id text NOT NULL,"
     "  created_at bigint NOT NULL, level integer NOT NULL, message text NOT NULL,"
     "  metadata jsonb,"
-    "  tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', message)) STORED)"
+    /* message words (weight D) and one term for the user (weight A, what the
+     * API's "u:<hex of user_id>" column filter names, as in the SQLite index) */
+    "  tsv tsvector GENERATED ALWAYS AS (setweight(to_tsvector('simple', message), 'D')"
+    "    || setweight(to_tsvector('simple', jq_uterm(user_id)), 'A')) STORED)"
     "  WITH (autovacuum_vacuum_scale_factor = 0.05);"
     "CREATE INDEX job_logs_job ON job_logs(job_id, id);"
     "CREATE INDEX job_logs_fts ON job_logs USING gin (tsv);"
@@ -114,8 +119,10 @@ static const char *const migrations[] = {
     "CREATE FUNCTION jq_bucket(ms bigint) RETURNS integer LANGUAGE sql IMMUTABLE AS"
     "  $$ SELECT CASE WHEN ms IS NULL OR ms <= 0 THEN 0"
     "    ELSE least(31, 64 - position('1' in ms::bit(64)::text) + 1) END $$;"
-    /* counters: statement-level, deltas summed and applied in key order */
-    "CREATE FUNCTION jq_counts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    /* counters: statement-level, deltas summed and applied in key order
+     * (transition tables have no statistics: no nested loops over them) */
+    "CREATE FUNCTION jq_counts() RETURNS trigger LANGUAGE plpgsql"
+    "  SET enable_nestloop = off AS $$ BEGIN"
     "  IF TG_OP = 'INSERT' THEN"
     "    INSERT INTO counts AS c (dim, key, status, n)"
     "    SELECT v.d, v.k, x.status, count(*) FROM nt x"
@@ -170,7 +177,8 @@ static const char *const migrations[] = {
     "  FOR EACH STATEMENT EXECUTE FUNCTION jq_event_lock();"
     "CREATE TRIGGER a_logs_event_lock BEFORE INSERT ON job_logs"
     "  FOR EACH STATEMENT EXECUTE FUNCTION jq_event_lock();"
-    "CREATE FUNCTION jq_events() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    "CREATE FUNCTION jq_events() RETURNS trigger LANGUAGE plpgsql"
+    "  SET enable_nestloop = off AS $$ BEGIN"
     "  IF TG_TABLE_NAME = 'job_logs' THEN"
     "    INSERT INTO events(user_id, job_id, queue, type, kind, data, created_at)"
     "    SELECT n.user_id, n.job_id, j.queue, j.type, 'log', jsonb_build_object('log_id', n.id,"
