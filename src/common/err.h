@@ -22,8 +22,10 @@
     X(IDEM,        "idempotency_conflict")            \
     X(CONFLICT,    "conflict")                        \
     X(DEPS,        "invalid_dependency")              \
+    X(BUDGET,      "statement_budget")                \
     X(NOMEM,       "out_of_memory")                   \
     X(STORAGE,     "storage_error")                   \
+    X(FULL,        "storage_full")                    \
     X(UNAVAILABLE, "unavailable")                     \
     X(INTERNAL,    "internal")
 

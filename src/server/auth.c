@@ -42,6 +42,7 @@ struct cache_slot {
 
 struct auth_cache {
     pthread_mutex_t mu;
+    uint64_t hits, misses;                 /* guarded by mu */
     struct cache_slot slot[CACHE_SLOTS];   /* direct-mapped by the hash's first bytes */
 };
 
@@ -69,6 +70,14 @@ void auth_cache_clear(struct auth_cache *ac)
     pthread_mutex_unlock(&ac->mu);
 }
 
+void auth_cache_stats(struct auth_cache *ac, uint64_t *hits, uint64_t *misses)
+{
+    pthread_mutex_lock(&ac->mu);
+    *hits = ac->hits;
+    *misses = ac->misses;
+    pthread_mutex_unlock(&ac->mu);
+}
+
 static struct cache_slot *slot_of(struct auth_cache *ac, const uint8_t hash[TOKEN_HASH_LEN])
 {
     uint32_t k;
@@ -84,6 +93,8 @@ static bool cache_get(struct auth_cache *ac, const uint8_t hash[TOKEN_HASH_LEN],
     bool hit = sl->until > clock_mono_ms() && memcmp(sl->hash, hash, TOKEN_HASH_LEN) == 0;
     if (hit)
         *out = sl->who;
+    ac->hits += hit;
+    ac->misses += !hit;
     pthread_mutex_unlock(&ac->mu);
     return hit;
 }

@@ -20,6 +20,7 @@ struct auth_cache;
 struct auth_cache *auth_cache_new(void);
 void auth_cache_free(struct auth_cache *ac);
 void auth_cache_clear(struct auth_cache *ac);
+void auth_cache_stats(struct auth_cache *ac, uint64_t *hits, uint64_t *misses);
 
 /* From an Authorization header value; JQ_E_UNAUTH if missing/unknown. */
 jq_err auth_lookup(store *st, struct auth_cache *ac, struct sctx *c, const char *header,

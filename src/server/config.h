@@ -35,6 +35,9 @@ struct jobqd_config {
     int64_t sse_stall_s;         /* a stream that accepts nothing this long is closed */
     const char *fair_queues;     /* queues with fair (round-robin by user) claims: a,b or * */
     int64_t user_processing_max; /* processing jobs per user; 0 = no cap */
+    const char *metrics_token;   /* a bearer token that may read /metrics (besides admins) */
+    int64_t slow_ms;             /* statements slower than this are logged with their plan */
+    int64_t statement_budget;    /* test builds: -1 = each route's own; N = every route's */
     bool fake_clock;             /* test builds: frozen clock moved by /v1/admin/clock */
     const char *log_level;       /* debug | info | warn | error */
 };

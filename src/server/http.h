@@ -16,7 +16,7 @@
 struct jobqd;
 struct http;
 
-enum { REQ_PARAMS_MAX = 2, REQ_HEADERS_MAX = 4 };
+enum { REQ_PARAMS_MAX = 2, REQ_HEADERS_MAX = 8 };
 
 struct req {
     struct jobqd *d;

@@ -12,6 +12,7 @@
 struct http;
 struct maint;
 struct auth_cache;
+struct metrics;
 
 struct jobqd {
     struct jobqd_config cfg;
@@ -21,6 +22,7 @@ struct jobqd {
     struct maint *maint;
     struct http *http;
     struct auth_cache *tokens;   /* recently seen bearer tokens */
+    struct metrics *metrics;     /* /metrics counters */
 };
 
 #endif

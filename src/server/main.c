@@ -16,6 +16,8 @@
 #include "server/http.h"
 #include "server/jobqd.h"
 #include "server/maint.h"
+#include "server/metrics.h"
+#include "server/router.h"
 
 static int sync_level(const char *s)
 {
@@ -73,17 +75,21 @@ int main(int argc, char **argv)
     if (sodium_init() < 0)
         return 1;
     clock_init(&d.clock, d.cfg.fake_clock);
-    if (!(d.tokens = auth_cache_new()))
+    int n_routes;
+    router_routes(&n_routes);
+    if (!(d.tokens = auth_cache_new()) || !(d.metrics = metrics_new(n_routes)))
         return 1;
     events_init(&d.ev);
     struct store_cfg sc = {.path = d.cfg.db, .readers = (int)d.cfg.readers,
                            .sync = sync_level(d.cfg.sync),
                            .pool = (int)d.cfg.pg_pool,
-                           .retry = {d.cfg.backoff_base_ms, d.cfg.backoff_max_ms}};
+                           .retry = {d.cfg.backoff_base_ms, d.cfg.backoff_max_ms},
+                           .slow_ms = d.cfg.slow_ms};
     if (store_open(&sc, &d.st)) {
         fprintf(stderr, "jobqd: cannot open the database %s (see the log above)\n", d.cfg.db);
         events_fini(&d.ev);
         auth_cache_free(d.tokens);
+        metrics_free(d.metrics);
         return 1;
     }
     store_set_notify(d.st, events_bump, &d.ev);
@@ -95,6 +101,7 @@ int main(int argc, char **argv)
     store_close(d.st);
     events_fini(&d.ev);
     auth_cache_free(d.tokens);
+    metrics_free(d.metrics);
     log_info("jobqd stopped");
     return rc;
 }

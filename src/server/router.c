@@ -11,51 +11,55 @@
 #include <xxhash.h>
 
 #include "server/api/api.h"
+#include "common/log.h"
 #include "server/auth.h"
+#include "server/metrics.h"
 
 #define U ROLE_USER
 #define W ROLE_WORKER
 #define A ROLE_ADMIN
 #define I R_IDEM
 static const struct route routes[] = {
-    {"GET", "/healthz", 0, 0, api_health},
-    {"POST", "/v1/jobs", U | A, I, api_jobs_create},
-    {"GET", "/v1/jobs", U | W | A, 0, api_jobs_list},
-    {"POST", "/v1/jobs/batch", U | A, I, api_jobs_batch},
-    {"POST", "/v1/jobs/cancel", U | A, I, api_jobs_cancel_many},
-    {"GET", "/v1/jobs/{}", U | W | A, 0, api_jobs_show},
-    {"DELETE", "/v1/jobs/{}", U | A, 0, api_jobs_delete},
-    {"POST", "/v1/jobs/{}/cancel", U | A, I, api_jobs_cancel},
-    {"POST", "/v1/jobs/{}/retry", U | A, I, api_jobs_retry},
-    {"POST", "/v1/jobs/{}/heartbeat", W | A, I, api_work_heartbeat},
-    {"POST", "/v1/jobs/{}/complete", W | A, I, api_work_complete},
-    {"POST", "/v1/jobs/{}/fail", W | A, I, api_work_fail},
-    {"POST", "/v1/jobs/{}/logs", W | A, I, api_logs_add},
-    {"GET", "/v1/jobs/{}/logs", U | W | A, 0, api_logs_list},
-    {"POST", "/v1/queues/{}/claim", W | A, 0, api_work_claim},
-    {"POST", "/v1/queues/{}/next", W | A, 0, api_work_next},
-    {"GET", "/v1/stats", U | W | A, 0, api_stats},
-    {"GET", "/v1/events", U | W | A, 0, api_events},
-    {"POST", "/v1/schedules", U | A, 0, api_schedules_create},
-    {"GET", "/v1/schedules", U | A, 0, api_schedules_list},
-    {"GET", "/v1/schedules/{}", U | A, 0, api_schedules_show},
-    {"DELETE", "/v1/schedules/{}", U | A, 0, api_schedules_delete},
-    {"POST", "/v1/schedules/{}/pause", U | A, 0, api_schedules_pause},
-    {"POST", "/v1/schedules/{}/resume", U | A, 0, api_schedules_resume},
-    {"POST", "/v1/workflows", U | A, 0, api_workflows_create},
-    {"GET", "/v1/workflows/{}", U | A, 0, api_workflows_show},
-    {"GET", "/v1/logs/search", U | W | A, 0, api_logs_search},
-    {"GET", "/v1/jobs/{}/wait", U | W | A, 0, api_jobs_wait},
-    {"POST", "/v1/tokens", A, 0, api_tokens_create},
-    {"DELETE", "/v1/tokens/{}", A, 0, api_tokens_revoke},
-    {"GET", "/v1/admin/store", A, 0, api_admin_store},
-    {"GET", "/v1/admin/maintenance", A, 0, api_admin_maint_report},
-    {"POST", "/v1/admin/maintenance/{}", A, 0, api_admin_maint_run},
-    {"POST", "/v1/admin/clock", A, 0, api_admin_clock},
-    {"GET", "/v1/admin/routes", A, 0, api_admin_routes},
-    {"GET", "/v1/openapi.json", U | W | A, 0, api_openapi},
-    {"GET", "/ui", 0, 0, api_ui_index},
-    {"GET", "/ui/{}", 0, 0, api_ui_file},
+    {"GET", "/healthz", 0, 0, 0, api_health},
+    {"GET", "/readyz", 0, 0, 2, api_readyz},
+    {"GET", "/metrics", 0, 0, 8, api_metrics},   /* checks its own token: admin or --metrics-token */
+    {"POST", "/v1/jobs", U | A, I, 12, api_jobs_create},
+    {"GET", "/v1/jobs", U | W | A, 0, 3, api_jobs_list},
+    {"POST", "/v1/jobs/batch", U | A, I, 8, api_jobs_batch},
+    {"POST", "/v1/jobs/cancel", U | A, I, 4, api_jobs_cancel_many},
+    {"GET", "/v1/jobs/{}", U | W | A, 0, 1, api_jobs_show},
+    {"DELETE", "/v1/jobs/{}", U | A, 0, 3, api_jobs_delete},
+    {"POST", "/v1/jobs/{}/cancel", U | A, I, 4, api_jobs_cancel},
+    {"POST", "/v1/jobs/{}/retry", U | A, I, 4, api_jobs_retry},
+    {"POST", "/v1/jobs/{}/heartbeat", W | A, I, 4, api_work_heartbeat},
+    {"POST", "/v1/jobs/{}/complete", W | A, I, 4, api_work_complete},
+    {"POST", "/v1/jobs/{}/fail", W | A, I, 4, api_work_fail},
+    {"POST", "/v1/jobs/{}/logs", W | A, I, 4, api_logs_add},
+    {"GET", "/v1/jobs/{}/logs", U | W | A, 0, 3, api_logs_list},
+    {"POST", "/v1/queues/{}/claim", W | A, 0, 4, api_work_claim},
+    {"POST", "/v1/queues/{}/next", W | A, 0, 8, api_work_next},
+    {"GET", "/v1/stats", U | W | A, 0, 6, api_stats},
+    {"GET", "/v1/events", U | W | A, 0, 2, api_events},
+    {"POST", "/v1/schedules", U | A, 0, 2, api_schedules_create},
+    {"GET", "/v1/schedules", U | A, 0, 1, api_schedules_list},
+    {"GET", "/v1/schedules/{}", U | A, 0, 1, api_schedules_show},
+    {"DELETE", "/v1/schedules/{}", U | A, 0, 1, api_schedules_delete},
+    {"POST", "/v1/schedules/{}/pause", U | A, 0, 1, api_schedules_pause},
+    {"POST", "/v1/schedules/{}/resume", U | A, 0, 3, api_schedules_resume},
+    {"POST", "/v1/workflows", U | A, 0, 6, api_workflows_create},
+    {"GET", "/v1/workflows/{}", U | A, 0, 3, api_workflows_show},
+    {"GET", "/v1/logs/search", U | W | A, 0, 3, api_logs_search},
+    {"GET", "/v1/jobs/{}/wait", U | W | A, 0, 2, api_jobs_wait},
+    {"POST", "/v1/tokens", A, 0, 2, api_tokens_create},
+    {"DELETE", "/v1/tokens/{}", A, 0, 2, api_tokens_revoke},
+    {"GET", "/v1/admin/store", A, 0, 0, api_admin_store},
+    {"GET", "/v1/admin/maintenance", A, 0, 0, api_admin_maint_report},
+    {"POST", "/v1/admin/maintenance/{}", A, 0, 0, api_admin_maint_run},
+    {"POST", "/v1/admin/clock", A, 0, 0, api_admin_clock},
+    {"GET", "/v1/admin/routes", A, 0, 0, api_admin_routes},
+    {"GET", "/v1/openapi.json", U | W | A, 0, 0, api_openapi},
+    {"GET", "/ui", 0, 0, 0, api_ui_index},
+    {"GET", "/ui/{}", 0, 0, 0, api_ui_file},
 };
 #undef I
 #undef U
@@ -170,7 +174,35 @@ static bool idempotency(struct req *q)
     return true;
 }
 
+/* The N+1 guard: a request that ran more statements than its route allows is
+ * logged and counted; test builds also fail it loudly, so a test catches it. */
+static bool over_budget(struct req *q, const struct route *r)
+{
+    int budget = q->d->cfg.statement_budget >= 0 ? (int)q->d->cfg.statement_budget : r->budget;
+    if (q->sc.stmts <= budget)
+        return false;
+    log_warn("%s %s ran %d SQL statements, over its budget of %d", r->method, r->pattern,
+             q->sc.stmts, budget);
+#ifdef JOBQ_TESTING
+    reply_err(q, JQ_E_BUDGET, NULL, "%s %s ran %d SQL statements, over its budget of %d",
+              r->method, r->pattern, q->sc.stmts, budget);
+#endif
+    return true;
+}
+
+static void dispatch(struct req *q, const struct route **matched);
+
 void router_dispatch(struct req *q)
+{
+    const struct route *r = NULL;
+    int64_t t0 = clock_mono_us();
+    dispatch(q, &r);
+    bool over = r && over_budget(q, r);
+    metrics_request(q->d->metrics, r ? (int)(r - routes) : -1, q->status,
+                    clock_mono_us() - t0, q->sc.stmts, over);
+}
+
+static void dispatch(struct req *q, const struct route **matched)
 {
     char buf[PATH_MAX_LEN + 1], allow[128];
     q->sc.now_ms = clock_now_ms(&q->d->clock);
@@ -191,6 +223,7 @@ void router_dispatch(struct req *q)
         reply_err(q, JQ_E_FORBIDDEN, NULL, "the %s role may not use this route",
                   role_name(q->who.role));
     } else if (!(r->flags & R_IDEM) || idempotency(q)) {
+        *matched = r;
         r->fn(q);
     }
 }

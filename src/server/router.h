@@ -16,6 +16,7 @@ struct route {
     const char *pattern;      /* "/v1/jobs/{}/cancel": {} matches one segment */
     unsigned roles;           /* enum role bits; 0 = no authentication */
     unsigned flags;           /* R_IDEM: honours Idempotency-Key */
+    int budget;               /* most SQL statements one request may run (the N+1 guard) */
     handler_fn fn;
 };
 

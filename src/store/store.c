@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+const double store_group_bounds[GROUP_BUCKETS - 1] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+const double store_commit_bounds[COMMIT_BUCKETS - 1] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25};
+
 struct store {
     const struct store_ops *ops;   /* the backend's table */
     void *self;                    /* the backend's handle */

@@ -286,13 +286,22 @@ struct store_cfg {
     int sync;                  /* 0 off, 1 normal, 2 full (default) */
     int pool;                  /* PostgreSQL: connections in the pool (0: default 16) */
     struct retry_policy retry;
+    int64_t slow_ms;           /* statements slower than this are logged with their plan */
 };
 
 /* Called by the writer after each commit; claimable: it made jobs claimable. */
 typedef void (*store_notify_fn)(void *arg, bool claimable);
 
+/* Histogram bucket bounds of the store's counters (the last bucket is +Inf). */
+enum { GROUP_BUCKETS = 10, COMMIT_BUCKETS = 12 };
+extern const double store_group_bounds[GROUP_BUCKETS - 1];    /* operations per commit */
+extern const double store_commit_bounds[COMMIT_BUCKETS - 1];  /* seconds per commit (fsync) */
+
 struct store_counters {
     uint64_t ops, commits, fsync_us;
+    uint64_t slow_statements;
+    uint64_t group[GROUP_BUCKETS];     /* commits by operations in the group */
+    uint64_t commit[COMMIT_BUCKETS];   /* commits by duration */
 };
 
 struct store_ops {

@@ -3,7 +3,13 @@
  */
 #include "server/api/api.h"
 
+#include <string.h>
+#include <strings.h>
+
+#include "common/buf.h"
+#include "server/auth.h"
 #include "server/maint.h"
+#include "server/metrics.h"
 
 void api_health(struct req *q)
 {
@@ -64,4 +70,34 @@ void api_admin_maint_run(struct req *q)
     else
         reply_json(q, 200, json_pack("{s:s, s:i, s:I}", "name", q->params[0], "rows", rows,
                                      "ms", (json_int_t)ms));
+}
+
+/* Readiness: the store answers a read and the server is not stopping. */
+void api_readyz(struct req *q)
+{
+    int64_t n = 0;
+    jq_err err = store_token_count(q->d->st, &q->sc, &n);
+    if (err)
+        reply_err(q, JQ_E_UNAVAILABLE, NULL, "storage is not answering");
+    else
+        reply_json(q, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+/* Prometheus text format, for an admin token or --metrics-token. */
+void api_metrics(struct req *q)
+{
+    const char *h = req_header(q, "Authorization"), *mt = q->d->cfg.metrics_token;
+    bool ok = h && mt && strlen(mt) >= 16 && strncasecmp(h, "Bearer ", 7) == 0 &&
+              strcmp(h + 7, mt) == 0;
+    struct principal who;
+    struct sctx ac = {.now_ms = q->sc.now_ms};
+    if (!ok && (auth_lookup(q->d->st, q->d->tokens, &ac, h, &who) || who.role != ROLE_ADMIN)) {
+        reply_err(q, JQ_E_UNAUTH, NULL, "an admin token or the metrics token is required");
+        return;
+    }
+    struct buf b;
+    buf_init(&b, 16 << 20);       /* bounded: even thousands of queues fit */
+    metrics_render(q->d, &b);
+    reply_raw(q, 200, buf_take(&b));
+    reply_header(q, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 }

@@ -69,6 +69,8 @@ bool search_log_match(struct req *q, const char *name, const char *text, char *o
 
 /* handlers */
 void api_health(struct req *q);
+void api_readyz(struct req *q);
+void api_metrics(struct req *q);
 void api_jobs_create(struct req *q);
 void api_jobs_list(struct req *q);
 void api_jobs_batch(struct req *q);

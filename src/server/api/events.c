@@ -274,6 +274,7 @@ void api_jobs_wait(struct req *q)
         uint64_t seen = events_gen_any(&q->d->ev);
         struct job j;
         q->sc.now_ms = clock_now_ms(&q->d->clock);
+        q->sc.stmts = 0;                       /* reported and budgeted: the last look */
         jq_err err = store_get(q->d->st, &q->sc, q->params[0], q->scope, &j);
         if (err) {
             api_store_err(q, err);

@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "server/maint.h"
+#include "server/metrics.h"
 
 #define LEASE_MIN_MS 1000
 #define LEASE_MAX_MS 3600000
@@ -28,9 +29,11 @@
 static void reply_claimed_poke(struct req *q, const struct job_list *l)
 {
     int64_t first_lease = 0;
-    for (int i = 0; i < l->n; i++)
+    for (int i = 0; i < l->n; i++) {
         if (!first_lease || l->jobs[i].lease_expires_at < first_lease)
             first_lease = l->jobs[i].lease_expires_at;
+        metrics_claim(q->d->metrics, l->jobs[i].type, l->jobs[i].started_at - l->jobs[i].run_at);
+    }
     if (first_lease)
         maint_poke(q->d->maint, MT_RESCUE, first_lease);
 }
@@ -54,6 +57,7 @@ static jq_err claim_wait(struct req *q, const struct claim_req *in, int64_t wait
     for (;;) {
         uint64_t seen = events_gen(&q->d->ev);   /* read before the claim: no lost wake-up */
         q->sc.now_ms = clock_now_ms(&q->d->clock);
+        q->sc.stmts = 0;              /* a long-poll reports (and is budgeted by) its last try */
         jq_err err = store_claim(q->d->st, &q->sc, in, l);
         if (err || l->n > 0 || clock_mono_ms() >= deadline)
             return err;

@@ -798,7 +798,7 @@ jq_err sq__rc(struct conn *cn, int rc, const char *what)
     if (base == SQLITE_NOMEM)
         return JQ_E_NOMEM;
     if (base == SQLITE_FULL)
-        return JQ_E_UNAVAILABLE;
+        return JQ_E_FULL;          /* 507 storage_full */
     return JQ_E_STORAGE;
 }
 
@@ -913,4 +913,46 @@ jq_err sq__explain(struct conn *cn, const char *what, char *out, size_t cap)
         n += (size_t)snprintf(out + n, cap - n, "%s\n", sqlite3_column_text(st, 3));
     sqlite3_finalize(st);
     return JQ_E_OK;
+}
+
+/* --- slow statements --- */
+
+/* SQLITE_TRACE_PROFILE hook: remembers a statement slower than the
+ * threshold; it is logged (with its plan) once its op is done, never from
+ * inside SQLite. The SQL has ? placeholders: the shapes, not the values. */
+static int on_profile(unsigned type, void *ctx, void *p, void *x)
+{
+    struct conn *cn = ctx;
+    int64_t ns = *(int64_t *)x;
+    if (type != SQLITE_TRACE_PROFILE || !cn->owner || ns < cn->owner->cfg.slow_ms * 1000000)
+        return 0;
+    snprintf(cn->slow_sql, sizeof cn->slow_sql, "%s", sqlite3_sql((sqlite3_stmt *)p));
+    cn->slow_ns = ns;
+    atomic_fetch_add(&cn->owner->slow, 1);
+    return 0;
+}
+
+void sq__watch_slow(struct conn *cn, struct sq *owner)
+{
+    cn->owner = owner;
+    if (owner->cfg.slow_ms > 0)
+        sqlite3_trace_v2(cn->db, SQLITE_TRACE_PROFILE, on_profile, cn);
+}
+
+void sq__log_slow(struct conn *cn)
+{
+    if (!cn->slow_sql[0])
+        return;
+    char plan[1024] = "", *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", cn->slow_sql);
+    sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    if (q && sqlite3_prepare_v2(cn->db, q, -1, &st, NULL) == SQLITE_OK)
+        while (sqlite3_step(st) == SQLITE_ROW && n < sizeof plan - 1)
+            n += (size_t)snprintf(plan + n, sizeof plan - n, "%s%s", n ? " | " : "",
+                                  sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    sqlite3_free(q);
+    log_warn("slow statement (%.1f ms): %s -- plan: %s", (double)cn->slow_ns / 1e6,
+             cn->slow_sql, plan[0] ? plan : "?");
+    cn->slow_sql[0] = '\0';
 }

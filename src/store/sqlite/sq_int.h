@@ -46,6 +46,9 @@ struct conn {
     sqlite3_stmt *list[LF__N];       /* lazily prepared list/count variants */
     struct conn *next_free;          /* read pool free list */
     bool wake;                       /* writer: this group made jobs claimable */
+    struct sq *owner;                /* for the slow-statement counter */
+    char slow_sql[512];              /* the last slow statement, logged after its op */
+    int64_t slow_ns;
     struct id_gen ids;               /* writer: monotonic job ids */
     struct {                         /* writer: fair-claim round-robin position per queue */
         char queue[NAME_MAX_LEN + 1], user[NAME_MAX_LEN + 1];
@@ -77,7 +80,8 @@ struct sq {
     pthread_cond_t rcond;
     store_notify_fn notify;
     void *notify_arg;
-    _Atomic uint64_t ops, commits, fsync_us;
+    _Atomic uint64_t ops, commits, fsync_us, slow;
+    _Atomic uint64_t group_hist[GROUP_BUCKETS], commit_hist[COMMIT_BUCKETS];
 };
 
 /* --- sq_conn.c --- */
@@ -102,6 +106,9 @@ void   sq__writer_stop(struct sq *s);
 /* Queues fn to the writer and waits until the commit holding it is durable. */
 jq_err sq__write(struct sq *s, struct sctx *c,
                  jq_err (*fn)(struct conn *, struct sctx *, void *), void *arg);
+/* Logs (with its plan) a slow statement the profile hook saw during an op. */
+void   sq__log_slow(struct conn *cn);
+void   sq__watch_slow(struct conn *cn, struct sq *owner);
 /* Runs fn on a pooled read connection inside one read transaction. */
 jq_err sq__read(struct sq *s, struct sctx *c,
                 jq_err (*fn)(struct conn *, struct sctx *, void *), void *arg);

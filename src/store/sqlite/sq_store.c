@@ -127,6 +127,11 @@ static void sq_counters(void *self, struct store_counters *out)
     out->ops = atomic_load(&s->ops);
     out->commits = atomic_load(&s->commits);
     out->fsync_us = atomic_load(&s->fsync_us);
+    out->slow_statements = atomic_load(&s->slow);
+    for (int i = 0; i < GROUP_BUCKETS; i++)
+        out->group[i] = atomic_load(&s->group_hist[i]);
+    for (int i = 0; i < COMMIT_BUCKETS; i++)
+        out->commit[i] = atomic_load(&s->commit_hist[i]);
 }
 
 struct explain_args { const char *what; char *out; size_t cap; };
@@ -171,6 +176,7 @@ static jq_err open_readers(struct sq *s)
         if (err)
             return err;
         sq__register_funcs(&s->readers[i], &s->cfg.retry);   /* EXPLAIN needs them */
+        sq__watch_slow(&s->readers[i], s);
         s->readers[i].next_free = s->free_readers;
         s->free_readers = &s->readers[i];
     }
@@ -252,6 +258,7 @@ jq_err sq_open(const struct store_cfg *cfg, const struct store_ops **ops, void *
     if ((err = sq__migrate(&s->wconn)))
         goto undo_conn;
     sq__register_funcs(&s->wconn, &s->cfg.retry);
+    sq__watch_slow(&s->wconn, s);
     if ((err = open_readers(s)))
         goto undo_readers;
     if ((err = sq__writer_start(s)))

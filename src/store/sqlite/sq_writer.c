@@ -48,6 +48,7 @@ static void run_one(struct sq *s, struct wop *w)
     if (w->err)
         sq__exec_st(cn, ST_ROLLBACK_TO);
     sq__exec_st(cn, ST_RELEASE);
+    sq__log_slow(cn);
 }
 
 /* Runs a group in one transaction; on a failed BEGIN/COMMIT every op fails. */
@@ -61,7 +62,15 @@ static void run_group(struct sq *s, struct wop *g)
     if (!err) {
         int64_t t0 = clock_mono_us();
         err = sq__exec_st(cn, ST_COMMIT);
-        atomic_fetch_add(&s->fsync_us, (uint64_t)(clock_mono_us() - t0));
+        int64_t us = clock_mono_us() - t0;
+        atomic_fetch_add(&s->fsync_us, (uint64_t)us);
+        int b = 0;
+        while (b < COMMIT_BUCKETS - 1 && (double)us / 1e6 > store_commit_bounds[b])
+            b++;
+        atomic_fetch_add(&s->commit_hist[b], 1);
+        for (b = 0; b < GROUP_BUCKETS - 1 && n > store_group_bounds[b]; b++)
+            ;
+        atomic_fetch_add(&s->group_hist[b], 1);
         if (err) {
             sq__exec_st(cn, ST_ROLLBACK);
             for (struct wop *w = g; w; w = w->next)
@@ -161,6 +170,7 @@ jq_err sq__read(struct sq *s, struct sctx *c,
     jq_err err = sq__exec_st(cn, ST_BEGIN);     /* one snapshot for all statements */
     if (!err) {
         err = fn(cn, c, arg);
+        sq__log_slow(cn);
         jq_err e2 = sq__exec_st(cn, ST_COMMIT);
         if (!err)
             err = e2;
