@@ -136,18 +136,19 @@ static void print_main(struct cell *cells, json_t **sweep, int nsweep, json_t *p
 static void print_details(struct cell *cells)
 {
     printf("\n| jobq workload | runs ok | jobs/s | p50 ms | p99 ms | max ms | server CPU s | "
-           "client CPU s | busy cores | ops/commit | latency of | protocol |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+           "client CPU s | busy cores | others' CPU s | ops/commit | latency of | protocol |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int w = 0; w < NWL; w++) {
         struct cell *c = &cells[w];
         char r[32], a[32], b[32], m[32];
-        if (!c->nok) { printf("| %s | 0 of %d | | | | | | | | | | |\n", WORKLOADS[w], c->nbad); continue; }
+        if (!c->nok) { printf("| %s | 0 of %d | | | | | | | | | | | |\n", WORKLOADS[w], c->nbad); continue; }
         json_t *last = c->ok[c->nok - 1];
-        printf("| %s | %d of %d | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.1f | %s | %s |\n",
+        printf("| %s | %d of %d | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.1f | %s | %s |\n",
                WORKLOADS[w], c->nok, c->nok + c->nbad, thousands(median(c, "jobs_per_s"), r, sizeof r),
                ms(median(c, "p50_ms"), a, sizeof a), ms(median(c, "p99_ms"), b, sizeof b),
                ms(median(c, "max_ms"), m, sizeof m), median(c, "server_cpu_s"),
-               median(c, "client_cpu_s"), median(c, "busy_cores"), median(c, "ops_per_commit"),
+               median(c, "client_cpu_s"), median(c, "busy_cores"), median(c, "others_cpu_s"),
+               median(c, "ops_per_commit"),
                json_string_value(json_object_get(last, "latency_of")) ?: "create call",
                json_string_value(json_object_get(last, "protocol")) ?: "");
     }

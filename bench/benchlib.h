@@ -274,6 +274,15 @@ static inline void bl_cpu_report(json_t *o, const struct bl_cpu *a, const struct
     json_object_set_new(o, "busy_cores",
                         json_real(dt > 0 ? (double)(b->busy - a->busy) / dt * (double)ncpu : 0));
     json_object_set_new(o, "nproc", json_integer(ncpu));
+    /* CPU of everything else on the host over the window: noise from other processes */
+    double busy_s = (double)(b->busy - a->busy) / (double)sysconf(_SC_CLK_TCK);
+    double mine = (b->client_s - a->client_s) + (a->server_s >= 0 ? b->server_s - a->server_s : 0);
+    json_object_set_new(o, "others_cpu_s", json_real(busy_s > mine ? busy_s - mine : 0));
+    double load = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f && fscanf(f, "%lf", &load) == 1)
+        json_object_set_new(o, "loadavg_1m", json_real(load));
+    if (f) fclose(f);
 }
 
 #endif /* JOBQ_BENCHLIB_H */

@@ -120,7 +120,8 @@ machine_line() {
     [ -n "$sync" ] && rate=$(awk -v s="$sync" 'BEGIN{ if (s>0) printf "%.0f", 500/s }')
     echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB," \
          "$(uname -sr); data dir on /tmp ($fs); 4 KiB write+O_DSYNC: ${rate:-?} writes/s (dd)." \
-         "Server, client and workers share the cores; jobq runs --sync full (fsync per group commit)."
+         "Server, client and workers share the cores; jobq runs --sync full (fsync per group commit);" \
+         "load average now: $(cut -d' ' -f1-3 /proc/loadavg) (others' CPU s in the details = busy CPU of other processes in the window)."
 }
 
 main() {
