@@ -545,6 +545,21 @@ int jobq_token_revoke(jobq_client *c, const char *id);
 /* GET /healthz. */
 int jobq_health(jobq_client *c);
 
+/* --- events (GET /v1/events, Server-Sent Events) --- */
+
+/* Called for each event: its id, kind ("created", "claimed", "progress", "log",
+ * "completed", "failed", "cancelled", "retried", "reset") and JSON data. Return
+ * non-zero to stop listening. */
+typedef int (*jobq_event_fn)(void *arg, long long id, const char *kind, const char *data);
+
+/* Streams events on a connection of its own (the client's keep-alive connection is not
+ * used, so other calls may run meanwhile from the same thread only after it returns).
+ * query: e.g. "job_id=ID" or NULL; last_event_id: resume after it (0: from now);
+ * timeout_ms: give up after it (0: no limit). Returns JOBQ_E_OK when fn stopped it or
+ * the server ended the stream, JOBQ_E_TIMEOUT at the timeout, else an error. */
+int jobq_events(jobq_client *c, const char *query, long long last_event_id, long timeout_ms,
+                jobq_event_fn fn, void *arg);
+
 /* Raw call: method ("GET", "POST", "DELETE", ...), path (may carry a query string, e.g.
  * "/v1/admin/store"), body_json sent as is (NULL: no body). *status (may be NULL) gets the
  * HTTP status and *reply_json (may be NULL) a malloc'd copy of the reply body, or NULL when

@@ -20,6 +20,8 @@ enum {
     CLI_EXIT_USAGE = 2,    /* bad command line */
     CLI_EXIT_CONNECT = 3,  /* cannot connect / no reply from the server */
     CLI_EXIT_INPUT = 4,    /* an input file cannot be read (enqueue --file) */
+    CLI_EXIT_JOB_FAILED = 5, /* wait: the job ended failed or cancelled */
+    CLI_EXIT_TIMEOUT = 6,  /* wait: it did not end within --timeout */
 };
 
 enum {
@@ -106,6 +108,7 @@ int cli_job_done(struct cli *cli, int err, jobq_job *j, void (*human)(const jobq
 extern const struct cli_verb cmd_jobs_verbs[];
 extern const struct cli_verb cmd_work_verbs[];
 extern const struct cli_verb cmd_token_verbs[];
+extern const struct cli_verb cmd_wait_verbs[];
 
 /* --- cmd_bulk.c --- */
 

@@ -15,6 +15,7 @@ static const struct cli_verb *const verb_tables[] = {
     cmd_jobs_verbs,
     cmd_work_verbs,
     cmd_token_verbs,
+    cmd_wait_verbs,
 };
 
 enum { NTABLES = sizeof verb_tables / sizeof verb_tables[0] };

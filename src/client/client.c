@@ -497,3 +497,98 @@ int jobq_health(jobq_client *c)
 {
     return jobq__call(c, "GET", "/healthz", NULL, 0, NULL);
 }
+
+/* --- events: a Server-Sent Events reader on its own easy handle --- */
+
+struct sse_read {
+    jobq_event_fn fn;
+    void *arg;
+    struct jobq__str buf;         /* bytes not yet split into frames */
+    bool stopped;                 /* fn asked to stop */
+};
+
+/* Splits complete frames ("…\n\n") off the buffer and hands their events to fn. */
+static void sse_frames(struct sse_read *r)
+{
+    char *start = r->buf.s, *end;
+    while (!r->stopped && start && (end = strstr(start, "\n\n"))) {
+        *end = '\0';
+        long long id = 0;
+        const char *kind = NULL, *data = NULL;
+        for (char *line = start, *nl; line; line = nl ? nl + 1 : NULL) {
+            if ((nl = strchr(line, '\n')))
+                *nl = '\0';
+            if (!strncmp(line, "id: ", 4))
+                id = strtoll(line + 4, NULL, 10);
+            else if (!strncmp(line, "event: ", 7))
+                kind = line + 7;
+            else if (!strncmp(line, "data: ", 6))
+                data = line + 6;
+        }
+        if (kind && r->fn(r->arg, id, kind, data ? data : "{}"))
+            r->stopped = true;
+        start = end + 2;
+    }
+    size_t used = start ? (size_t)(start - r->buf.s) : 0;
+    if (used) {
+        memmove(r->buf.s, start, r->buf.len - used + 1);
+        r->buf.len -= used;
+    }
+}
+
+static size_t sse_write(char *p, size_t sz, size_t n, void *ud)
+{
+    struct sse_read *r = ud;
+    jobq__str_add(&r->buf, p, sz * n);
+    if (!r->buf.ok || r->buf.len > (1u << 20))   /* a frame over 1 MiB is not an event */
+        return 0;
+    sse_frames(r);
+    return r->stopped ? 0 : sz * n;              /* 0 ends the transfer */
+}
+
+int jobq_events(jobq_client *c, const char *query, long long last_event_id, long timeout_ms,
+                jobq_event_fn fn, void *arg)
+{
+    CURL *k = curl_easy_init();
+    struct sse_read r = {.fn = fn, .arg = arg, .buf = {.ok = true}};
+    struct jobq__str url = {.ok = true};
+    struct curl_slist *h = NULL;
+    char last[64];
+    if (!k)
+        return jobq__fail(c, JOBQ_E_NOMEM, NULL, "out of memory");
+    jobq__str_add(&url, c->url, strlen(c->url));
+    jobq__str_add(&url, "/v1/events", 10);
+    if (query && *query) {
+        jobq__str_add(&url, "?", 1);
+        jobq__str_add(&url, query, strlen(query));
+    }
+    if (c->auth)
+        h = curl_slist_append(h, c->auth);
+    h = curl_slist_append(h, "Accept: text/event-stream");
+    if (last_event_id > 0) {
+        snprintf(last, sizeof last, "Last-Event-ID: %lld", last_event_id);
+        h = curl_slist_append(h, last);
+    }
+    curl_easy_setopt(k, CURLOPT_URL, url.s);
+    curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, sse_write);
+    curl_easy_setopt(k, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT_MS, c->connect_ms);
+    curl_easy_setopt(k, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 0L);
+    CURLcode rc = url.ok ? curl_easy_perform(k) : CURLE_OUT_OF_MEMORY;
+    long status = 0;
+    curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(k);
+    free(url.s);
+    free(r.buf.s);
+    if (r.stopped || (rc == CURLE_OK && status == 200))
+        return JOBQ_E_OK;
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        return jobq__fail(c, JOBQ_E_TIMEOUT, NULL, "no end of the stream before the timeout");
+    if (status >= 400)
+        return jobq__fail(c, JOBQ_E_SERVER, NULL, "the server refused the event stream");
+    return jobq__fail(c, rc == CURLE_COULDNT_CONNECT ? JOBQ_E_CONNECT : JOBQ_E_TRANSPORT, NULL,
+                      curl_easy_strerror(rc));
+}

@@ -8,6 +8,7 @@
  * test's temp root, and an environment without any inherited JOBQ_URL / JOBQ_TOKEN.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -546,6 +547,55 @@ TEST(cli_enqueue_options_and_cancel_ids)
     cli(&r, NULL, "--url", s->url, "--token", s->admin, "cancel", "--filter", a, NULL);
     CHECK_RUN(r, 2);
     run_free(&r);
+    testsrv_stop(s);
+}
+
+/* `jobq wait` in a thread while the test plays the worker. */
+struct wait_run { const char *url, *token, *id; struct run r; };
+
+static void *wait_thread(void *arg)
+{
+    struct wait_run *w = arg;
+    const char *args[] = {"--url", w->url, "--token", w->token, "wait", w->id, "--timeout",
+                          "20", NULL};
+    w->r = cli_runv(NULL, args);
+    return NULL;
+}
+
+TEST(cli_wait_follows_events_until_the_end)
+{
+    struct testsrv *s = testsrv_start(&real_clock);
+    const char *u = ts_token(s, "waiter", "user"), *wk = ts_token(s, "wk", "worker");
+    char id[TS_ID_MAX], got[TS_ID_MAX], lease[TS_ID_MAX], body[160];
+    REQUIRE_EQ(ts_enqueue(s, u, "{\"type\":\"w\",\"queue\":\"cw\"}", id), 201);
+    struct wait_run w = {s->url, u, id, {0}};
+    pthread_t t;
+    pthread_create(&t, NULL, wait_thread, &w);
+    REQUIRE(ts_claim1(s, wk, "cw", got, lease));
+    snprintf(body, sizeof body, "{\"lease_token\":\"%s\",\"progress_percent\":60}", lease);
+    struct resp r;
+    CHECK_EQ(ts_reqf(s, "POST", wk, body, &r, "/v1/jobs/%s/heartbeat", id), 200);
+    resp_free(&r);
+    snprintf(body, sizeof body, "{\"lease_token\":\"%s\",\"result\":{\"n\":7}}", lease);
+    CHECK_EQ(ts_reqf(s, "POST", wk, body, &r, "/v1/jobs/%s/complete", id), 200);
+    resp_free(&r);
+    pthread_join(t, NULL);
+    CHECK_RUN(w.r, 0);                                  /* completed: exit 0 */
+    CHECK(strstr(w.r.out, "completed") != NULL);
+    run_free(&w.r);
+    struct run x = {0};                                  /* failed job: exit 5 */
+    REQUIRE_EQ(ts_enqueue(s, u, "{\"type\":\"w\",\"queue\":\"cw2\",\"params\":{\"n\":2}}", id), 201);
+    REQUIRE(ts_claim1(s, wk, "cw2", got, lease));
+    snprintf(body, sizeof body, "{\"lease_token\":\"%s\",\"error_message\":\"no\","
+             "\"retryable\":false}", lease);
+    CHECK_EQ(ts_reqf(s, "POST", wk, body, &r, "/v1/jobs/%s/fail", id), 200);
+    resp_free(&r);
+    cli(&x, NULL, "--url", s->url, "--token", u, "wait", id, NULL);
+    CHECK_RUN(x, 5);
+    REQUIRE_EQ(ts_enqueue(s, u, "{\"type\":\"w\",\"queue\":\"cw3\",\"params\":{\"n\":3}}", id), 201);
+    cli(&x, NULL, "--url", s->url, "--token", u, "wait", id, "--timeout", "1", NULL);
+    CHECK_RUN(x, 6);                                     /* never claimed: timeout */
+    run_free(&x);
     testsrv_stop(s);
 }
 

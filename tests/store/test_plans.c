@@ -80,6 +80,7 @@ TEST(hot_statements_use_their_indexes)
     expect_plan(s, "list_user_logq", "job_logs_fts VIRTUAL TABLE INDEX");
     expect_plan(s, "list_user_logq", "jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)");
     expect_plan(s, "events", "USING INTEGER PRIMARY KEY (rowid>?)");
+    expect_plan(s, "events_job", "USING INDEX events_job (job_id=? AND rowid>?)");
     /* issue 9: the fair claim walks users and takes each one's best job by index */
     expect_plan(s, "claim_fair", "jobs_pickup_user (queue=? AND user_id>?)");
     expect_plan(s, "claim_fair", "jobs_pickup_user (queue=? AND user_id=?)");

@@ -107,6 +107,8 @@ static void *listener_main(void *arg)
             atomic_store(&s->listening, true);
         if (pc && !atomic_load(&s->leader))
             try_lead(s, pc);
+        if (pc && !drain(s, pc))      /* PQexec may have read notifications off the socket */
+            lost(s, &pc);
         struct pollfd fds[2] = {{s->stop_pipe[0], POLLIN, 0}, {pc ? PQsocket(pc) : -1, POLLIN, 0}};
         int rc = poll(fds, pc ? 2 : 1, TICK_MS);
         if (atomic_load(&s->stop))

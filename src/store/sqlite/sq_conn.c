@@ -117,6 +117,7 @@ static const char *const migrations[] = {
     "  job_id TEXT NOT NULL, queue TEXT NOT NULL, type TEXT NOT NULL, kind TEXT NOT NULL,"
     "  data TEXT NOT NULL, created_at INTEGER NOT NULL);"
     "CREATE INDEX events_created ON events(created_at);"
+    "CREATE INDEX events_job ON events(job_id, id);"
     "CREATE TRIGGER jobs_ev_ins AFTER INSERT ON jobs BEGIN"
     "  INSERT INTO events(user_id, job_id, queue, type, kind, data, created_at)"
     "  VALUES (new.user_id, new.id, new.queue, new.type, 'created', json_object('status',"
@@ -564,6 +565,10 @@ static const char *const st_sql[ST__COUNT] = {
         "SELECT id, user_id, job_id, queue, type, kind, data, created_at FROM events"
         " WHERE id>?1 AND (?2 IS NULL OR user_id=?2) AND (?3 IS NULL OR job_id=?3)"
         " AND (?4 IS NULL OR queue=?4) AND (?5 IS NULL OR type=?5) ORDER BY id LIMIT ?6",
+    [ST_EVENTS_JOB] =
+        "SELECT id, user_id, job_id, queue, type, kind, data, created_at FROM events"
+        " WHERE job_id=?3 AND id>?1 AND (?2 IS NULL OR user_id=?2) AND (?4 IS NULL OR queue=?4)"
+        " AND (?5 IS NULL OR type=?5) ORDER BY id LIMIT ?6",
     [ST_EVENTS_BOUNDS] = "SELECT (SELECT min(id) FROM events), (SELECT max(id) FROM events)",
     [ST_EVENTS_PRUNE] = "DELETE FROM events WHERE id IN (SELECT id FROM events"
                         " WHERE created_at<?1 ORDER BY id LIMIT ?2)",
@@ -885,7 +890,7 @@ static const struct plan_name plans[] = {
     {"workflow_steps", ST_WF_STEPS, -1}, {"log_search", ST_LOG_SEARCH, -1},
     {"list_user_params", -1, LF_USER | LF_PARAMS}, {"list_all_result", -1, LF_RESULT},
     {"list_user_logq", -1, LF_USER | LF_LOGQ}, {"events", ST_EVENTS_AFTER, -1},
-    {"events_prune", ST_EVENTS_PRUNE, -1}, {"complete_many", ST_COMPLETE_MANY, -1},
+    {"events_prune", ST_EVENTS_PRUNE, -1}, {"events_job", ST_EVENTS_JOB, -1}, {"complete_many", ST_COMPLETE_MANY, -1},
     {"fail_many", ST_FAIL_MANY, -1}, {"batch_existing", ST_BATCH_EXISTING, -1},
 };
 

@@ -449,7 +449,8 @@ static jq_err r_events(struct conn *cn, struct sctx *c, void *arg)
 {
     struct events_args *a = arg;
     jq_err err = event_bounds(cn, c, a->out);
-    sqlite3_stmt *st = err ? NULL : sq__st(cn, c, ST_EVENTS_AFTER);
+    /* one job's events come from its own index, however many others there are */
+    sqlite3_stmt *st = err ? NULL : sq__st(cn, c, a->f->job_id ? ST_EVENTS_JOB : ST_EVENTS_AFTER);
     if (!st)
         return err ? err : JQ_E_STORAGE;
     sq__bind_opt_text(st, 2, a->f->user_id);
