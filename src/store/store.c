@@ -195,6 +195,15 @@ jq_err store_claim(store *s, struct sctx *c, const struct claim_req *in, struct 
     return s->ops->claim(s->self, c, in, out);
 }
 
+jq_err store_has_due(store *s, struct sctx *c, const char *queue, bool *yes)
+{
+    if (!s->ops->has_due) {          /* a backend without it: just try the claim */
+        *yes = true;
+        return JQ_E_OK;
+    }
+    return s->ops->has_due(s->self, c, queue, yes);
+}
+
 jq_err store_finish_claim(store *s, struct sctx *c, const struct finish_req *in,
                           struct finish_out *out)
 {

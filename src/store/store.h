@@ -353,6 +353,8 @@ struct store_ops {
     jq_err (*schedule_fire)(void *self, struct sctx *c, const struct schedule *sc,
                             const int64_t *fire_at, int n, int64_t next_run_at, int64_t ttl_ms,
                             int *created);
+    /* A read: is any job of queue claimable at c->now? (Long-polls ask before claiming.) */
+    jq_err (*has_due)(void *self, struct sctx *c, const char *queue, bool *yes);
     jq_err (*finish_claim)(void *self, struct sctx *c, const struct finish_req *in,
                            struct finish_out *out);
     jq_err (*heartbeat)(void *self, struct sctx *c, const char *id, const char *lease,
@@ -421,6 +423,7 @@ jq_err store_schedules_due(store *s, struct sctx *c, int limit, struct schedule_
 jq_err store_schedule_fire(store *s, struct sctx *c, const struct schedule *sc,
                            const int64_t *fire_at, int n, int64_t next_run_at, int64_t ttl_ms,
                            int *created);
+jq_err store_has_due(store *s, struct sctx *c, const char *queue, bool *yes);
 jq_err store_finish_claim(store *s, struct sctx *c, const struct finish_req *in,
                           struct finish_out *out);
 jq_err store_heartbeat(store *s, struct sctx *c, const char *id, const char *lease,

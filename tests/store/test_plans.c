@@ -80,7 +80,11 @@ TEST(hot_statements_use_their_indexes)
     expect_plan(s, "list_user_logq", "job_logs_fts VIRTUAL TABLE INDEX");
     expect_plan(s, "list_user_logq", "jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)");
     expect_plan(s, "events", "USING INTEGER PRIMARY KEY (rowid>?)");
-    expect_plan(s, "events_job", "USING INDEX events_job (job_id=? AND rowid>?)");
+    /* issue 5: finishing a batch looks each item up by id, driven by the list */
+    expect_plan(s, "complete_many", "SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)");
+    expect_plan(s, "fail_many", "SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)");
+    expect_plan(s, "has_due", "USING INDEX jobs_pickup (queue=?)");
+    expect_plan(s, "events_job", "USING INDEX events_job (job_id=? AND id>?)");
     /* issue 9: the fair claim walks users and takes each one's best job by index */
     expect_plan(s, "claim_fair", "jobs_pickup_user (queue=? AND user_id>?)");
     expect_plan(s, "claim_fair", "jobs_pickup_user (queue=? AND user_id=?)");

@@ -50,15 +50,22 @@ static void reply_claimed(struct req *q, struct job_list *l)
 
 /* Claims; while nothing is due and wait_ms remains, sleeps until a commit
  * makes work claimable (events), then tries again. */
+/* Claims; while nothing is due and wait_ms remains, sleeps until a commit
+ * makes work claimable (events), then tries again. A woken waiter first asks
+ * a read connection whether anything is due in its queue, so a commit that
+ * wakes many waiters does not queue a write per waiter (most find nothing). */
 static jq_err claim_wait(struct req *q, const struct claim_req *in, int64_t wait_ms,
                          struct job_list *l)
 {
     int64_t deadline = clock_mono_ms() + wait_ms;
-    for (;;) {
+    for (bool first = true;; first = false) {
         uint64_t seen = events_gen(&q->d->ev);   /* read before the claim: no lost wake-up */
         q->sc.now_ms = clock_now_ms(&q->d->clock);
         q->sc.stmts = 0;              /* a long-poll reports (and is budgeted by) its last try */
-        jq_err err = store_claim(q->d->st, &q->sc, in, l);
+        bool due = true;
+        jq_err err = first ? JQ_E_OK : store_has_due(q->d->st, &q->sc, in->queue, &due);
+        if (!err && due)
+            err = store_claim(q->d->st, &q->sc, in, l);
         if (err || l->n > 0 || clock_mono_ms() >= deadline)
             return err;
         job_list_fini(l);

@@ -652,13 +652,15 @@ static const char *const st_sql[ST__COUNT] = {
         " WHERE status='pending' AND blocked=0 AND queue=?1 AND run_at<=?2"
         " AND (expires_at IS NULL OR expires_at>?2) ORDER BY priority DESC, run_at, id LIMIT ?5) RETURNING " JOB_COLS,
     /* finish many: ?1 JSON [{"i":id,"l":lease,"r":result}|{"i","l","m","c","y"}], ?2 now */
+    /* INDEXED BY the primary key: json_each must drive (one lookup per item); left
+     * to itself the planner walks every processing job and scans the list for each */
     [ST_COMPLETE_MANY] =
-        "UPDATE jobs SET status='completed', result=j.value->'r', completed_at=?2, updated_at=?2,"
+        "UPDATE jobs INDEXED BY sqlite_autoindex_jobs_1 SET status='completed', result=j.value->'r', completed_at=?2, updated_at=?2,"
         " lease_token=NULL, lease_expires_at=NULL FROM json_each(?1) j"
         " WHERE jobs.id=j.value->>'i' AND jobs.lease_token=j.value->>'l'"
         " AND jobs.status='processing' AND jobs.lease_expires_at>?2 RETURNING jobs.id",
     [ST_FAIL_MANY] =
-        "UPDATE jobs SET"
+        "UPDATE jobs INDEXED BY sqlite_autoindex_jobs_1 SET"
         " status=CASE WHEN jq_retry(attempts, max_attempts, j.value->>'y')"
         "   THEN 'pending' ELSE 'failed' END,"
         " run_at=CASE WHEN jq_retry(attempts, max_attempts, j.value->>'y')"
@@ -670,6 +672,8 @@ static const char *const st_sql[ST__COUNT] = {
         " WHERE jobs.id=j.value->>'i' AND jobs.lease_token=j.value->>'l'"
         " AND jobs.status='processing' AND jobs.lease_expires_at>?2 RETURNING jobs.id",
     [ST_EXISTING_IDS] = "SELECT id FROM jobs WHERE id IN (SELECT value->>'i' FROM json_each(?1))",
+    [ST_HAS_DUE] = "SELECT 1 FROM jobs INDEXED BY jobs_pickup WHERE status='pending' AND blocked=0"
+                   " AND queue=?1 AND run_at<=?2 LIMIT 1",
     [ST_HEARTBEAT] =
         "UPDATE jobs SET lease_expires_at=?3+?4, updated_at=?3,"
         " progress_percent=coalesce(?5, progress_percent),"
@@ -891,7 +895,7 @@ static const struct plan_name plans[] = {
     {"list_user_params", -1, LF_USER | LF_PARAMS}, {"list_all_result", -1, LF_RESULT},
     {"list_user_logq", -1, LF_USER | LF_LOGQ}, {"events", ST_EVENTS_AFTER, -1},
     {"events_prune", ST_EVENTS_PRUNE, -1}, {"events_job", ST_EVENTS_JOB, -1}, {"complete_many", ST_COMPLETE_MANY, -1},
-    {"fail_many", ST_FAIL_MANY, -1}, {"batch_existing", ST_BATCH_EXISTING, -1},
+    {"fail_many", ST_FAIL_MANY, -1}, {"has_due", ST_HAS_DUE, -1}, {"batch_existing", ST_BATCH_EXISTING, -1},
 };
 
 jq_err sq__explain(struct conn *cn, const char *what, char *out, size_t cap)

@@ -26,7 +26,7 @@ enum st_id {
     ST_DEPS_BLOCK, ST_DEPS_DOOMED, ST_PARENTS, ST_CLAIM_FAIR, ST_SC_INSERT, ST_SC_LIST,
     ST_SC_GET, ST_SC_PAUSE, ST_SC_RESUME, ST_SC_DELETE, ST_SC_DUE, ST_SC_MARK, ST_SC_MARK_JOB,
     ST_SC_ADVANCE, ST_WF_STEPS_INSERT, ST_WF_INSERT, ST_WF_GET, ST_WF_STEPS, ST_WF_EDGES, ST_GET, ST_STATUS_OF, ST_CANCEL, ST_RETRY, ST_DELETE, ST_DELETE_LOGS,
-    ST_CLAIM, ST_COMPLETE_MANY, ST_FAIL_MANY, ST_EXISTING_IDS, ST_HEARTBEAT, ST_COMPLETE, ST_FAIL, ST_RESCUE, ST_NEXT_LEASE, ST_EXPIRE, ST_NEXT_EXPIRY,
+    ST_CLAIM, ST_COMPLETE_MANY, ST_FAIL_MANY, ST_EXISTING_IDS, ST_HAS_DUE, ST_HEARTBEAT, ST_COMPLETE, ST_FAIL, ST_RESCUE, ST_NEXT_LEASE, ST_EXPIRE, ST_NEXT_EXPIRY,
     ST_LOG_INSERT, ST_LOGS, ST_TOKEN_ADD, ST_TOKEN_REVOKE, ST_TOKEN_FIND, ST_TOKEN_COUNT,
     ST_FIND_UNIQUE, ST_FIND_DEDUP, ST_FIND_CACHE, ST_ACTIVE_COUNT, ST_IDEM_GET, ST_IDEM_PUT,
     ST_BATCH_INSERT, ST_BATCH_EXISTING, ST_CANCEL_IDS, ST_CANCEL_FILTER, ST_CANCEL_FILTER_USER, ST_CLEANUP_LOGS,
@@ -166,6 +166,7 @@ jq_err sq__jobs(struct conn *cn, sqlite3_stmt *st, struct job_list *out);
 /* Claims into out in pickup order (the claim part of claim and finish-and-claim). */
 jq_err sq__claim(struct conn *cn, struct sctx *c, const struct claim_req *in,
                  struct job_list *out);
+jq_err sq__op_has_due(void *self, struct sctx *c, const char *queue, bool *yes);
 jq_err sq__op_finish_claim(void *self, struct sctx *c, const struct finish_req *in,
                           struct finish_out *out);
 jq_err sq__op_heartbeat(void *self, struct sctx *c, const char *id, const char *lease,

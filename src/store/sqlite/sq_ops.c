@@ -1000,3 +1000,27 @@ jq_err sq__op_logs(void *self, struct sctx *c, const char *id, const char *scope
     return err;
 }
 
+
+/* --- is anything due (a read, so woken long-polls do not all queue writes) --- */
+
+struct due_args { const char *queue; bool *yes; };
+
+static jq_err r_has_due(struct conn *cn, struct sctx *c, void *arg)
+{
+    struct due_args *a = arg;
+    sqlite3_stmt *st = sq__st(cn, c, ST_HAS_DUE);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, a->queue, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, c->now_ms);
+    int rc = sqlite3_step(st);
+    *a->yes = rc == SQLITE_ROW;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "has due");
+}
+
+jq_err sq__op_has_due(void *self, struct sctx *c, const char *queue, bool *yes)
+{
+    struct due_args a = {queue, yes};
+    return sq__read(self, c, r_has_due, &a);
+}

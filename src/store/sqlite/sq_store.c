@@ -216,6 +216,7 @@ static const struct store_ops sq_ops = {
     .remove = sq__op_remove,
     .claim = sq__op_claim,
     .finish_claim = sq__op_finish_claim,
+    .has_due = sq__op_has_due,
     .workflow_create = sq__op_workflow_create,
     .workflow_get = sq__op_workflow_get,
     .schedule_add = sq__op_schedule_add,
