@@ -497,6 +497,8 @@ static char **ts_argv(struct testsrv *s, char *port_file)
     av[i++] = "--port-file";   av[i++] = port_file;
     if (!s->opts.real_clock) av[i++] = "--fake-clock";
     if (s->opts.sync) { av[i++] = "--sync"; av[i++] = (char *)s->opts.sync; }
+    /* suites create many jobs per user: no active limit unless a test asks (later flags win) */
+    av[i++] = "--active-limit"; av[i++] = "0";
     for (size_t k = 0; k < extra; k++) av[i++] = (char *)s->opts.extra[k];
     return av;
 }
