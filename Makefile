@@ -3,7 +3,7 @@
 #   make test   install missing packages, build with ASan+UBSan, run every test through CTest
 JOBS ?= 2
 
-.PHONY: run build test deps clean bench
+.PHONY: run build test deps clean bench test-long
 deps:
 	@scripts/deps.sh
 
@@ -19,6 +19,11 @@ test: deps
 	cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DJOBQ_SANITIZE=ON -DJOBQ_TESTING=ON >/dev/null
 	cmake --build build-test -j$(JOBS)
 	cd build-test && ctest --output-on-failure -j$(JOBS)
+
+# make test-long: the long tier of shared/RELIABILITY.md (tests/reliability with full counts,
+# 60 s of libFuzzer per target); see scripts/test-long.sh.
+test-long: deps
+	scripts/test-long.sh
 
 # make bench: W1a/W1b/W2/W3 (docs: scripts/bench.sh) on fresh jobqd's, Release build in build-bench/;
 # QUICK=1 for a smoke run (1 rep, 10k jobs), SEED=1 to add bench_latency.

@@ -6,6 +6,8 @@ PKGS="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlit
 # the browser test (tests/browser): Debian's chromium, and Node.js + npm unless a node is
 # already installed (NodeSource's nodejs carries its own npm and conflicts with Debian's)
 PKGS="$PKGS chromium"
+# fuzzing (tests/fuzz, scripts/fuzz.sh): clang with libFuzzer
+PKGS="$PKGS clang libclang-rt-14-dev"
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""

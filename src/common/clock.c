@@ -105,6 +105,10 @@ bool time_parse(const char *s, int64_t *ms)
     if (Y < 1970 || Y > 9999 || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 ||
         sec > 60 || !parse_offset(p, &off))
         return false;
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+    if (D > mdays[M - 1] || (M == 2 && D == 29 && !leap))
+        return false;            /* no such day (Feb 30): timegm would move it to March */
     struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
                     .tm_hour = h, .tm_min = m, .tm_sec = sec};
     time_t t = timegm(&tm);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -284,6 +285,32 @@ static void append_body(struct req *q, const char *data, size_t n, size_t max)
     q->body[q->len] = '\0';
 }
 
+/* Header framing a proxy in front could read differently (request smuggling, RFC 9112
+ * 5.1 and 6.3): a field name with whitespace, or Content-Length fields that disagree. */
+struct hdr_scan { const char *cl; bool bad; };
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct hdr_scan *s = cls;
+    (void)kind;
+    if (!key || strpbrk(key, " \t"))
+        s->bad = true;
+    else if (strcasecmp(key, "Content-Length") == 0) {
+        if (s->cl && (!value || strcmp(s->cl, value)))
+            s->bad = true;
+        s->cl = value;
+    }
+    return MHD_YES;
+}
+
+static bool ambiguous_framing(struct MHD_Connection *conn)
+{
+    struct hdr_scan s = {NULL, false};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &s);
+    return s.bad;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size,
@@ -299,6 +326,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         pthread_mutex_lock(&d->http->mu);
         d->http->inflight++;
         pthread_mutex_unlock(&d->http->mu);
+        if (ambiguous_framing(conn)) {
+            reply_err(q, JQ_E_INVALID, NULL, "ambiguous request framing (header names with "
+                      "whitespace, or Content-Length fields that disagree)");
+            q->replied = true;
+            return send_reply(conn, q);
+        }
         if (q->too_large) {     /* declared too big: answer now, skip the upload */
             reply_err(q, JQ_E_TOO_LARGE, NULL, "request body is over %lld bytes",
                       (long long)d->cfg.body_max);
