@@ -72,6 +72,7 @@ jq_err pg__pool_open(struct pg *s)
     if (!s->conns)
         return JQ_E_NOMEM;
     for (int i = 0; i < s->cfg.pool; i++) {
+        s->conns[i].store = s;
         if (!(s->conns[i].pc = connect_one(s->conninfo)))
             return JQ_E_STORAGE;
         s->conns[i].next_free = s->free;

@@ -34,8 +34,10 @@ void pp_s(struct pp *p, const char *s);          /* borrows s */
 void pp_i(struct pp *p, int64_t v);
 
 /* One pooled connection. */
+struct pg;
 struct pgconn {
     PGconn *pc;
+    struct pg *store;             /* the owning store */
     struct pgconn *next_free;     /* pool free list */
     bool lost;                    /* the last statement failed on the connection itself */
     bool retry;                   /* the last error was a deadlock/serialization failure */
@@ -56,6 +58,9 @@ struct pg {
     pthread_mutex_t idmu;         /* guards ids */
     struct id_gen ids;            /* job ids of this node: monotonic */
     char node[20];                /* random id of this process, prefixes NOTIFY payloads */
+    pthread_mutex_t fmu;          /* guards fair */
+    struct { char queue[NAME_MAX_LEN + 1], user[NAME_MAX_LEN + 1]; } fair[16];
+                                  /* fair claims: the last user served per queue */
     pthread_mutex_t nmu;          /* guards notify, notify_arg */
     store_notify_fn notify;
     void *notify_arg;

@@ -676,9 +676,99 @@ static int by_pickup_order(const void *x, const void *y)
     return strcmp(a->id, b->id);
 }
 
+/* Fair claims (issue 9): one job per user per round, users in order after the
+ * last one served on this queue (per node), skipping users at their
+ * processing cap; a second round from the start when the first ends short. */
+static char *fair_cursor(struct pg *s, const char *queue)
+{
+    int n = (int)(sizeof s->fair / sizeof s->fair[0]), slot = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(s->fair[i].queue, queue) == 0)
+            return s->fair[i].user;
+        if (!s->fair[i].queue[0])
+            slot = i;
+    }
+    snprintf(s->fair[slot].queue, sizeof s->fair[slot].queue, "%s", queue);
+    s->fair[slot].user[0] = '\0';
+    return s->fair[slot].user;
+}
+
+static jq_err fair_round(struct pgconn *cn, struct sctx *c, const struct claim_req *in,
+                         const char *after, int max, struct job_list *out)
+{
+    struct pp p = {0};
+    pp_s(&p, in->queue);
+    pp_i(&p, c->now_ms);
+    pp_s(&p, in->worker_id);
+    pp_i(&p, in->lease_ms);
+    pp_i(&p, max);
+    pp_s(&p, after);
+    pp_i(&p, max * 4 < 400 ? max * 4 : 400);
+    pp_i(&p, in->user_cap);
+    struct job_list more = {0};
+    jq_err err = many_jobs(cn, c,
+        "WITH u AS (SELECT DISTINCT user_id FROM jobs WHERE status='pending' AND queue=$1"
+        "  AND run_at<=$2 AND user_id>$6 ORDER BY user_id LIMIT $7),"
+        " picked AS (SELECT (SELECT id FROM jobs WHERE status='pending' AND queue=$1"
+        "  AND user_id=u.user_id AND run_at<=$2 AND (expires_at IS NULL OR expires_at>$2)"
+        "  ORDER BY priority DESC, run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) AS id FROM u"
+        "  WHERE $8 <= 0 OR coalesce((SELECT n FROM counts WHERE dim='u' AND key=u.user_id"
+        "  AND status='processing'), 0) < $8 ORDER BY u.user_id LIMIT $5)"
+        " UPDATE jobs j SET status='processing', attempts=j.attempts+1, worker_id=$3,"
+        " lease_token=" NEW_LEASE ", lease_expires_at=$2+$4, started_at=$2, updated_at=$2,"
+        " error_message=NULL, error_code=NULL FROM picked WHERE j.id=picked.id"
+        " AND j.status='pending' RETURNING " PG_JOB_COLS_P("j."), &p, &more);
+    for (int i = 0; !err && i < more.n; i++) {
+        struct job *nj = realloc(out->jobs, sizeof *nj * (size_t)(out->n + 1));
+        if (!nj) {
+            err = JQ_E_NOMEM;
+            break;
+        }
+        out->jobs = nj;
+        out->jobs[out->n++] = more.jobs[i];
+        memset(&more.jobs[i], 0, sizeof more.jobs[i]);
+    }
+    job_list_fini(&more);
+    return err;
+}
+
+static const char *max_user(const struct job_list *l, int from, int to)
+{
+    const char *m = l->jobs[from].user_id;
+    for (int i = from + 1; i < to; i++)
+        if (strcmp(l->jobs[i].user_id, m) > 0)
+            m = l->jobs[i].user_id;
+    return m;
+}
+
+static jq_err claim_fair(struct pgconn *cn, struct sctx *c, const struct claim_req *in,
+                         struct job_list *out)
+{
+    struct pg *s = cn->store;
+    char after[NAME_MAX_LEN + 1];
+    pthread_mutex_lock(&s->fmu);
+    snprintf(after, sizeof after, "%s", fair_cursor(s, in->queue));
+    pthread_mutex_unlock(&s->fmu);
+    job_list_fini(out);
+    jq_err err = fair_round(cn, c, in, after, in->max, out);
+    int first = out->n;
+    if (!err && out->n < in->max && after[0])
+        err = fair_round(cn, c, in, "", in->max - out->n, out);     /* wrap around */
+    if (!err && out->n) {
+        pthread_mutex_lock(&s->fmu);
+        snprintf(fair_cursor(s, in->queue), NAME_MAX_LEN + 1, "%s",
+                 out->n > first ? max_user(out, first, out->n) : max_user(out, 0, first));
+        pthread_mutex_unlock(&s->fmu);
+    }
+    cn->wrote = cn->wrote || out->n > 0;
+    return err;
+}
+
 static jq_err claim(struct pgconn *cn, struct sctx *c, const struct claim_req *in,
                     struct job_list *out)
 {
+    if (in->fair || in->user_cap > 0)
+        return claim_fair(cn, c, in, out);
     struct pp p = {0};
     pp_s(&p, in->queue);
     pp_i(&p, c->now_ms);

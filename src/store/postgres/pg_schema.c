@@ -52,6 +52,8 @@ static const char *const migrations[] = {
     "        autovacuum_analyze_scale_factor = 0.05, autovacuum_vacuum_cost_delay = 10,"
     "        autovacuum_vacuum_cost_limit = 1000);"
     "CREATE INDEX jobs_pickup ON jobs(queue, priority DESC, run_at, id) WHERE status = 'pending';"
+    "CREATE INDEX jobs_pickup_user ON jobs(queue, user_id, priority DESC, run_at, id)"
+    "  WHERE status = 'pending';"
     "CREATE INDEX jobs_lease ON jobs(lease_expires_at) WHERE status = 'processing';"
     "CREATE INDEX jobs_expiry ON jobs(expires_at) WHERE status = 'pending';"
     "CREATE INDEX jobs_pending_age ON jobs(queue, run_at) WHERE status = 'pending';"

@@ -46,6 +46,7 @@ static void pg_close(void *self)
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->idmu);
     pthread_mutex_destroy(&s->nmu);
+    pthread_mutex_destroy(&s->fmu);
     free(s->conninfo);
     free(s);
 }
@@ -174,6 +175,7 @@ jq_err pg_open(const struct store_cfg *cfg, const struct store_ops **ops, void *
     pthread_cond_init(&s->cond, NULL);
     pthread_mutex_init(&s->idmu, NULL);
     pthread_mutex_init(&s->nmu, NULL);
+    pthread_mutex_init(&s->fmu, NULL);
     if ((err = pg__migrate(s)))
         goto undo_alloc;
     if ((err = pg__pool_open(s)))
