@@ -961,6 +961,11 @@ static const struct plan plans[] = {
                          " ORDER BY created_at DESC, id DESC LIMIT 50"},
     {"log_search", "SELECT * FROM job_logs WHERE tsv @@ to_tsquery('simple', 'x')"},
     {"events", "SELECT * FROM events WHERE id>0 ORDER BY id LIMIT 100"},
+    /* not a plan: bloat health of jobq's tables, one line per table (run as is) */
+    {"table_health", "!SELECT relname || ' live=' || n_live_tup || ' dead=' || n_dead_tup"
+                     " || ' last_autovacuum=' || coalesce(last_autovacuum::text, '-')"
+                     " || ' size=' || pg_size_pretty(pg_total_relation_size(relid))"
+                     " FROM pg_stat_user_tables ORDER BY n_dead_tup DESC"},
 };
 
 struct explain_args { const char *sql; char *out; size_t cap; };
@@ -969,7 +974,10 @@ static jq_err r_explain(struct pgconn *cn, struct sctx *c, void *arg)
 {
     struct explain_args *a = arg;
     char sql[1024];
-    snprintf(sql, sizeof sql, "EXPLAIN %s", a->sql);
+    if (a->sql[0] == '!')
+        snprintf(sql, sizeof sql, "%s", a->sql + 1);
+    else
+        snprintf(sql, sizeof sql, "EXPLAIN %s", a->sql);
     jq_err err;
     PGresult *r = pg__q(cn, c, sql, NULL, &err);
     size_t n = 0;
