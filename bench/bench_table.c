@@ -105,9 +105,10 @@ static void w3_cell(const struct cell *c, char *out, size_t cap)
     for (int i = 0; i < c->nok; i++) kept += json_is_true(json_object_get(c->ok[i], "kept_up"));
     bad_note(c, note, sizeof note);
     if (!c->nok) { rate_cell(c, out, cap); return; }
-    snprintf(out, cap, "%s / %s, %s (%d of %d kept up)%s", ms(median(c, "p50_ms"), a, sizeof a),
-             ms(median(c, "p99_ms"), b, sizeof b), 2 * kept > c->nok ? "yes" : "no", kept,
-             c->nok, note);
+    if (snprintf(out, cap, "%s / %s, %s (%d of %d kept up)%s", ms(median(c, "p50_ms"), a, sizeof a),
+                 ms(median(c, "p99_ms"), b, sizeof b), 2 * kept > c->nok ? "yes" : "no", kept,
+                 c->nok, note) >= (int)cap)
+        out[cap - 1] = '\0';            /* a cut note is fine in a table cell */
 }
 
 static void print_main(struct cell *cells, json_t **sweep, int nsweep, json_t *peers,
