@@ -160,13 +160,14 @@ static inline bool rel_copy(const char *src, const char *dst)
  * not copied, as after a reboot) in dir; returns true if "ok", else prints the answer. */
 static inline bool rel_integrity_copy(const char *db, const char *dir)
 {
-    char dst[1024], src[1024], dstw[1024];
+    char dst[1024], src[1100], dstw[1100];          /* room for the suffixes (-O2 checks) */
     snprintf(dst, sizeof dst, "%s/check.db", dir);
     snprintf(dstw, sizeof dstw, "%s/check.db-wal", dir);
     unlink(dst);
     unlink(dstw);
     if (!rel_copy(db, dst)) return false;
-    snprintf(src, sizeof src, "%s-wal", db);
+    if (snprintf(src, sizeof src, "%s-wal", db) >= (int)sizeof src)
+        return false;
     rel_copy(src, dstw);
     sqlite3 *h = NULL;
     bool ok = false;
