@@ -457,10 +457,8 @@ void sq__register_funcs(struct conn *cn, const struct retry_policy *p)
 static const char *const st_sql[ST__COUNT] = {
     [ST_INSERT] =
         "INSERT INTO jobs(id,user_id,queue,type,params,status,priority,run_at,created_at,"
-        "updated_at,attempts,max_attempts,expires_at,params_hash,unique_key,workflow_id,"
-        "step_key,on_parent_failure,blocked) "
-        "VALUES(?1,?2,?3,?4,?5,'pending',?6,?7,?8,?8,0,?9,?10,?11,?12,?13,?14,?15,coalesce(?16,0))"
-        " RETURNING " JOB_COLS,
+        "updated_at,attempts,max_attempts,expires_at,params_hash,unique_key) "
+        "VALUES(?1,?2,?3,?4,?5,'pending',?6,?7,?8,?8,0,?9,?10,?11,?12) RETURNING " JOB_COLS,
     [ST_REPLACE_PENDING] =
         "UPDATE jobs SET params=?2, params_hash=?3, priority=?4, run_at=?5, updated_at=?6"
         " WHERE id=?1 AND status='pending' RETURNING " JOB_COLS,

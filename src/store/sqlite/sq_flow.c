@@ -381,7 +381,7 @@ static jq_err fire_one(struct conn *cn, struct sctx *c, struct sc_args *a, int64
                          .max_attempts = s->max_attempts, .run_at = at,
                          .expires_at = (at > c->now_ms ? at : c->now_ms) + a->ttl_ms};
     struct job j;
-    if ((err = sq__insert_job(cn, c, &jn, NULL, &j)))
+    if ((err = sq__insert_job(cn, c, &jn, &j)))
         return err;
     sqlite3_stmt *st = sq__st(cn, c, ST_SC_MARK_JOB);
     if (st) {

@@ -157,10 +157,9 @@ jq_err sq__op_retry(void *self, struct sctx *c, const char *id, const char *scop
 jq_err sq__op_remove(void *self, struct sctx *c, const char *id, const char *scope);
 jq_err sq__op_claim(void *self, struct sctx *c, const struct claim_req *in,
                     struct job_list *out);
-/* Step columns of an insert (workflows); NULL for plain jobs. */
-struct step_cols { const char *workflow_id, *step_key, *on_parent_failure; int blocked; };
+/* Inserts one pending job (a new id from the writer's generator). */
 jq_err sq__insert_job(struct conn *cn, struct sctx *c, const struct job_new *in,
-                      const struct step_cols *step, struct job *out);
+                      struct job *out);
 /* A job list from a RETURNING/SELECT of JOB_COLS. */
 jq_err sq__jobs(struct conn *cn, sqlite3_stmt *st, struct job_list *out);
 /* Claims into out in pickup order (the claim part of claim and finish-and-claim). */

@@ -136,7 +136,7 @@ static jq_err check_limit(struct conn *cn, struct sctx *c, const char *user, int
 }
 
 jq_err sq__insert_job(struct conn *cn, struct sctx *c, const struct job_new *in,
-                      const struct step_cols *step, struct job *out)
+                      struct job *out)
 {
     uint8_t rnd[ID_RAND_BYTES];
     char id[ID_LEN + 1];
@@ -158,15 +158,9 @@ jq_err sq__insert_job(struct conn *cn, struct sctx *c, const struct job_new *in,
         sqlite3_bind_int64(st, 10, in->expires_at);
     sqlite3_bind_text(st, 11, in->params_hash, -1, SQLITE_STATIC);
     sq__bind_opt_text(st, 12, in->unique_key);
-    if (step) {
-        sq__bind_opt_text(st, 13, step->workflow_id);
-        sq__bind_opt_text(st, 14, step->step_key);
-        sq__bind_opt_text(st, 15, step->on_parent_failure);
-        sqlite3_bind_int(st, 16, step->blocked);
-    }
     bool found;
     jq_err err = one_job(cn, st, out, &found);
-    if (!err && in->run_at <= c->now_ms && (!step || !step->blocked))
+    if (!err && in->run_at <= c->now_ms)
         cn->wake = true;
     return err;
 }
@@ -270,7 +264,7 @@ static jq_err w_create(struct conn *cn, struct sctx *c, void *arg)
     *a->how = CREATE_NEW;
     if ((err = check_limit(cn, c, a->in->user_id, a->in->active_limit)))
         return err;
-    if ((err = sq__insert_job(cn, c, a->in, NULL, a->out)) || a->in->n_deps == 0)
+    if ((err = sq__insert_job(cn, c, a->in, a->out)) || a->in->n_deps == 0)
         return err;
     return link_parents(cn, c, a->in, a->out);
 }
