@@ -1,9 +1,11 @@
 /*
  * jobq.h - libjobq, the C client of the jobq job server (HTTP API v1, docs/API.md).
  *
- * The only public header of libjobq. Four groups of calls:
- *   producer  create (single, batch, upsert), get, list (offset or cursor), cancel (one,
- *             by ids, by filter), retry, delete, logs, stats
+ * The only public header of libjobq. Groups of calls:
+ *   producer  create (single, batch, upsert, with dependencies), get, list (offset or
+ *             cursor; JSON containment and log-text filters), cancel (one, by ids, by
+ *             filter), retry, delete, logs, log search, stats
+ *   flow      schedules (cron) and workflows (steps in dependency order)
  *   worker    claim, heartbeat, complete, fail, log, next (finish + claim in one call)
  *   runtime   jobq_worker_*: handlers per job type, threads per queue, automatic
  *             heartbeats, retry/discard rules, graceful drain (see "worker runtime")
@@ -126,6 +128,9 @@ typedef struct jobq_job {
     char *lease_token;       /* set only in jobs returned by jobq_claim() / jobq_next() */
     int deduplicated;        /* create replies: 1 when an existing job was returned */
     int cached;              /* create replies: 1 when a cached completed job was returned */
+    int blocked_by;          /* parents (depends_on) not finished yet; 0 when none */
+    char *workflow_id;       /* the workflow the job is a step of, or NULL */
+    char *step_key;          /* its step key in that workflow, or NULL */
 } jobq_job;
 
 /* Frees the job and its strings. NULL is a no-op. */
@@ -159,10 +164,18 @@ typedef struct jobq_new_job {
     int no_dedup;            /* 1: send "dedup": false (always create a new job) */
     int no_cache;            /* 1: send "cache": false (do not answer from the result cache) */
     const char *idempotency_key; /* NULL, or the Idempotency-Key header (1-255 printable) */
+    const char *const *depends_on; /* ndepends_on ids of the caller's jobs (<= 100): the job
+                              * is not claimable until they finish (blocked_by) */
+    size_t ndepends_on;
+    const char *on_parent_failure; /* NULL (server default "cancel"), "cancel" or "run":
+                              * what a failed or cancelled parent does to this job */
+    int replace;             /* 1: on_conflict "replace" (debounce; needs unique_key): a pending
+                              * job with the key takes the new params, priority and run_at */
 } jobq_new_job;
 
 /* POST /v1/jobs. *out (may be NULL) receives the job: the new one, or with deduplicated /
- * cached set, the existing one the server answered with; free with jobq_job_free. */
+ * cached set, the existing one the server answered with (also after a replace); free with
+ * jobq_job_free. A job with depends_on is never deduplicated or answered from the cache. */
 int jobq_create(jobq_client *c, const jobq_new_job *in, jobq_job **out);
 
 /* Options of a batch create. Zero-initialised: on_conflict "return", no Idempotency-Key. */
@@ -182,8 +195,9 @@ void jobq_batch_result_free(jobq_batch_result *r);
 
 enum { JOBQ_BATCH_MAX = 1000 };  /* the API's cap on items per batch and ids per bulk cancel */
 
-/* POST /v1/jobs/batch: 1..JOBQ_BATCH_MAX jobs, all or nothing. no_dedup, no_cache and
- * idempotency_key of the items are ignored (the batch path does not dedup; use unique_key).
+/* POST /v1/jobs/batch: 1..JOBQ_BATCH_MAX jobs, all or nothing. no_dedup, no_cache,
+ * idempotency_key, depends_on, on_parent_failure and replace of the items are ignored (the
+ * batch path does not dedup; use unique_key, and opts->replace for the whole batch).
  * On a 400 the server names the first bad item in jobq_last_field() ("jobs[3].priority").
  * opts and out may be NULL. */
 int jobq_create_batch(jobq_client *c, const jobq_new_job *items, size_t n,
@@ -204,9 +218,14 @@ typedef struct jobq_list_opts {
     int limit;               /* 1..1000; 0: server default (50) */
     int offset;              /* not together with cursor */
     const char *cursor;      /* next_cursor of the previous page, or NULL for the first */
+    const char *params;      /* JSON text of an object: only jobs whose params contain it
+                              * (like PostgreSQL @>: {"customer":"acme"}) */
+    const char *result;      /* the same on the result */
+    const char *log_q;       /* only jobs with a log line matching this full-text query */
 } jobq_list_opts;
 
-/* GET /v1/jobs. opts may be NULL. Free *out with jobq_job_list_free. */
+/* GET /v1/jobs. opts may be NULL. Free *out with jobq_job_list_free. params / result that
+ * are not JSON answer JOBQ_E_INVALID naming the field, before any request. */
 int jobq_list(jobq_client *c, const jobq_list_opts *opts, jobq_job_list **out);
 /* POST /v1/jobs/{id}/cancel. out may be NULL. */
 int jobq_cancel(jobq_client *c, const char *id, jobq_job **out);
@@ -252,6 +271,45 @@ void jobq_log_list_free(jobq_log_list *list);
 /* GET /v1/jobs/{id}/logs. level and after may be NULL; limit 0 = server default (100). */
 int jobq_logs(jobq_client *c, const char *id, const char *level, int limit, const char *after,
               jobq_log_list **out);
+
+/* --- log search (GET /v1/logs/search) --- */
+
+/* Query of jobq_logs_search; NULL / 0 members are left out. */
+typedef struct jobq_log_search_opts {
+    const char *q;           /* required: full-text query (words, "phrases", AND/OR/NOT,
+                              * prefix*; <= 512 chars) */
+    const char *level;       /* at least this level: debug|info|warning|error */
+    const char *job_id;      /* only this job's lines */
+    const char *type;        /* only lines of jobs of this type */
+    const char *since;       /* RFC 3339: only lines written at or after it */
+    const char *metadata;    /* JSON text of an object: containment on the line's metadata */
+    int limit;               /* 1..1000; 0: server default (50) */
+    const char *cursor;      /* next_cursor of the previous page, or NULL */
+} jobq_log_search_opts;
+
+/* In a snippet each match sits between these two control characters; escape the rest of
+ * the text for your output, then turn them into highlights. */
+#define JOBQ_MATCH_BEGIN '\002'
+#define JOBQ_MATCH_END   '\003'
+
+typedef struct jobq_log_hit {
+    jobq_log_entry log;      /* the matching line */
+    char *type;              /* its job's type */
+    char *snippet;           /* excerpt of the message with the matches marked */
+} jobq_log_hit;
+
+typedef struct jobq_log_hits {
+    jobq_log_hit *hits;      /* count entries, best match first */
+    size_t count;
+    char *next_cursor;       /* pass as opts.cursor for the next page; NULL at the end */
+} jobq_log_hits;
+
+void jobq_log_hits_free(jobq_log_hits *h);
+
+/* GET /v1/logs/search. A user finds only their own lines. A malformed query is a server
+ * error with code "invalid_argument" and field "q"; metadata that is not JSON answers
+ * JOBQ_E_INVALID before any request. Free *out with jobq_log_hits_free. */
+int jobq_logs_search(jobq_client *c, const jobq_log_search_opts *opts, jobq_log_hits **out);
 
 /* --- stats --- */
 
@@ -516,6 +574,96 @@ int64_t jobq_param_int(const jobq_job *job, const char *key, int64_t dflt);
 /* Top-level string member key copied into buf (cap bytes, truncated); NULL when absent
  * or not a string. */
 const char *jobq_param_str(const jobq_job *job, const char *key, char *buf, size_t cap);
+
+/* --- schedules (/v1/schedules) --- */
+
+/* A cron schedule. Every char * is malloc'd or NULL. */
+typedef struct jobq_schedule {
+    char *id;
+    char *user_id;
+    char *name;              /* unique per user */
+    char *cron;              /* 5 fields or @daily, ... */
+    char *timezone;          /* IANA name the cron is read in */
+    char *type;              /* of the jobs it enqueues; queue, params likewise */
+    char *queue;
+    char *params;            /* JSON text */
+    int priority;
+    int max_attempts;
+    char *misfire;           /* "catch_up" | "skip" */
+    int catch_up_max;
+    int paused;              /* 1 while paused */
+    char *next_run_at;       /* NULL while paused */
+    char *last_run_at;       /* NULL before the first fire */
+    char *created_at;
+    char *updated_at;
+} jobq_schedule;
+
+void jobq_schedule_free(jobq_schedule *s);
+
+typedef struct jobq_schedules {
+    jobq_schedule *schedules;    /* count entries, owned by the list */
+    size_t count;
+} jobq_schedules;
+
+void jobq_schedules_free(jobq_schedules *l);
+
+/* Input of jobq_schedule_create. Zero-initialise; NULL / 0 means the server's default. */
+typedef struct jobq_new_schedule {
+    const char *name;        /* required; 1-128 chars of [A-Za-z0-9_.:-] */
+    const char *cron;        /* required */
+    const char *type;        /* required */
+    const char *timezone;    /* NULL: "UTC" */
+    const char *queue;       /* NULL: "default" */
+    const char *params;      /* JSON text of an object; NULL: {} */
+    int priority;            /* -1000..1000 */
+    int max_attempts;        /* 1..100; 0: server default */
+    const char *misfire;     /* NULL: "catch_up"; or "skip" */
+    int catch_up_max;        /* 1..100; 0: server default (1) */
+} jobq_new_schedule;
+
+/* POST /v1/schedules. A name already used answers code "conflict". out may be NULL. */
+int jobq_schedule_create(jobq_client *c, const jobq_new_schedule *in, jobq_schedule **out);
+/* GET /v1/schedules: the caller's schedules (an admin's: everyone's). */
+int jobq_schedule_list(jobq_client *c, jobq_schedules **out);
+/* GET /v1/schedules/{id}. */
+int jobq_schedule_get(jobq_client *c, const char *id, jobq_schedule **out);
+/* POST /v1/schedules/{id}/pause and /resume (next fire time counted from now, missed ones
+ * are not caught up). out may be NULL. */
+int jobq_schedule_pause(jobq_client *c, const char *id, jobq_schedule **out);
+int jobq_schedule_resume(jobq_client *c, const char *id, jobq_schedule **out);
+/* DELETE /v1/schedules/{id}. Jobs it already enqueued stay. */
+int jobq_schedule_delete(jobq_client *c, const char *id);
+
+/* --- workflows (/v1/workflows) --- */
+
+typedef struct jobq_workflow_step {
+    char *key;               /* the step's key */
+    jobq_job *job;           /* the step's job (blocked_by > 0 while parents run) */
+    char **depends_on;       /* ndepends_on keys of the steps it waits for */
+    size_t ndepends_on;
+} jobq_workflow_step;
+
+typedef struct jobq_workflow {
+    char *id;
+    char *user_id;
+    char *name;              /* NULL when none was given */
+    char *status;            /* pending | running | completed | failed */
+    char *created_at;
+    jobq_workflow_step *steps;   /* nsteps entries, in the order they were given */
+    size_t nsteps;
+} jobq_workflow;
+
+void jobq_workflow_free(jobq_workflow *w);
+
+/* POST /v1/workflows. steps_json: JSON text of the steps array, 1..100 objects of
+ * {key, type, queue?, params?, priority?, max_attempts?, depends_on?: [keys],
+ * on_parent_failure?}; name may be NULL. Text that is not a JSON array answers
+ * JOBQ_E_INVALID before any request; unknown keys and cycles are server errors naming the
+ * step ("steps[2].depends_on"). out may be NULL. */
+int jobq_workflow_create(jobq_client *c, const char *name, const char *steps_json,
+                         jobq_workflow **out);
+/* GET /v1/workflows/{id}. */
+int jobq_workflow_get(jobq_client *c, const char *id, jobq_workflow **out);
 
 /* --- admin --- */
 

@@ -2,7 +2,8 @@
  * client.h - internals shared by the files of libjobq (the .c files of src/client); not installed.
  *
  * client.c owns the handle, the HTTP transport and the last error; json.c turns replies into
- * the public structs; jobs.c, work.c and tokens.c wrap the routes of docs/API.md.
+ * the public structs; jobs.c, search.c, flow.c, work.c and tokens.c wrap the routes of
+ * docs/API.md.
  * Everything here is jobq__-prefixed (library-internal). Depends on libcurl, jansson and
  * libc only: the client never includes src/common.
  */
@@ -59,6 +60,10 @@ void jobq__str_query_int(struct jobq__str *b, const char *key, long long v, bool
 /* Parses JSON text given by the caller for `field`; on bad text records
  * JOBQ_E_INVALID naming field and returns NULL. */
 json_t *jobq__arg_json(jobq_client *c, const char *field, const char *text);
+/* Checks that text is JSON of type want (JSON_OBJECT or JSON_ARRAY); NULL text passes.
+ * Else records JOBQ_E_INVALID naming field and returns false. For caller texts sent as
+ * they are (query parameters). */
+bool jobq__arg_check(jobq_client *c, const char *field, const char *text, json_type want);
 /* Sets key to a string / integer, skipping NULL strings. Returns false if out of memory. */
 bool jobq__set_str(json_t *o, const char *key, const char *val);
 bool jobq__set_int(json_t *o, const char *key, long long val);
@@ -68,6 +73,8 @@ jobq_job *jobq__job_from(const json_t *o);
 jobq_job_list *jobq__jobs_from(const json_t *arr);
 jobq_token *jobq__token_from(const json_t *o);
 int jobq__logs_from(const json_t *o, jobq_log_list **out);
+/* {"logs":[hit...], "next_cursor"} -> *out; JOBQ_E_PROTOCOL / JOBQ_E_NOMEM on failure. */
+int jobq__log_hits_from(const json_t *o, jobq_log_hits **out);
 /* Member as malloc'd text (strings as they are, other values printed); NULL when null or
  * missing; *ok turns false when a copy could not be made. */
 char *jobq__get_text(const json_t *o, const char *key, bool *ok);

@@ -1,5 +1,6 @@
 /*
- * jobs.c - libjobq producer calls: create (single and batch), get, list (offset or cursor),
+ * jobs.c - libjobq producer calls: create (single and batch; depends_on, on_parent_failure,
+ * on_conflict replace), get, list (offset or cursor; containment and log_q filters),
  * cancel (one, by ids, by filter), retry, delete and the job log listing (docs/API.md,
  * routes under /v1/jobs).
  */
@@ -9,6 +10,42 @@
 #include "client.h"
 
 /* --- create --- */
+
+/* Adds the single-create members: dedup, cache, depends_on, on_parent_failure, on_conflict. */
+static bool single_members(jobq_client *c, json_t *o, const jobq_new_job *in)
+{
+    bool ok = (!in->no_dedup || json_object_set_new(o, "dedup", json_false()) == 0) &&
+              (!in->no_cache || json_object_set_new(o, "cache", json_false()) == 0) &&
+              jobq__set_str(o, "on_parent_failure", in->on_parent_failure) &&
+              (!in->replace || jobq__set_str(o, "on_conflict", "replace"));
+    if (!ok) {
+        jobq__fail(c, JOBQ_E_NOMEM, NULL, NULL);
+        return false;
+    }
+    if (in->ndepends_on == 0)
+        return true;
+    if (!in->depends_on) {
+        jobq__fail(c, JOBQ_E_INVALID, "depends_on", "depends_on is NULL, ndepends_on is not");
+        return false;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < in->ndepends_on; i++) {
+        if (!in->depends_on[i]) {
+            json_decref(arr);
+            jobq__fail(c, JOBQ_E_INVALID, "depends_on", "an id in depends_on is NULL");
+            return false;
+        }
+        if (json_array_append_new(arr, json_string(in->depends_on[i])) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    if (!arr || json_object_set_new(o, "depends_on", arr) != 0) {
+        jobq__fail(c, JOBQ_E_NOMEM, NULL, NULL);
+        return false;
+    }
+    return true;
+}
 
 json_t *jobq__create_body(jobq_client *c, const jobq_new_job *in, bool batch)
 {
@@ -30,10 +67,10 @@ json_t *jobq__create_body(jobq_client *c, const jobq_new_job *in, bool batch)
     ok = ok && (in->run_at || in->delay_ms == 0 || jobq__set_int(o, "delay_ms", in->delay_ms));
     ok = ok && (in->max_attempts == 0 || jobq__set_int(o, "max_attempts", in->max_attempts));
     ok = ok && (in->ttl_ms == 0 || jobq__set_int(o, "ttl_ms", in->ttl_ms));
-    ok = ok && (batch || !in->no_dedup || json_object_set_new(o, "dedup", json_false()) == 0);
-    ok = ok && (batch || !in->no_cache || json_object_set_new(o, "cache", json_false()) == 0);
     if (!ok)
         goto nomem_obj;
+    if (!batch && !single_members(c, o, in))
+        goto undo_obj;
     return o;
 nomem_obj:
     json_decref(o);
@@ -279,6 +316,9 @@ int jobq_list(jobq_client *c, const jobq_list_opts *o, jobq_job_list **out)
     json_t *reply;
     *out = NULL;
     o = o ? o : &none;
+    if (!jobq__arg_check(c, "params", o->params, JSON_OBJECT) ||
+        !jobq__arg_check(c, "result", o->result, JSON_OBJECT))
+        return jobq_last_err(c);
     jobq__str_add(&path, "/v1/jobs", 8);
     jobq__str_query(&path, "status", o->status);
     jobq__str_query(&path, "type", o->type);
@@ -287,6 +327,9 @@ int jobq_list(jobq_client *c, const jobq_list_opts *o, jobq_job_list **out)
     jobq__str_query_int(&path, "limit", o->limit, true);
     jobq__str_query_int(&path, "offset", o->offset, true);
     jobq__str_query(&path, "cursor", o->cursor);
+    jobq__str_query(&path, "params", o->params);
+    jobq__str_query(&path, "result", o->result);
+    jobq__str_query(&path, "log_q", o->log_q);
     int err = path.ok ? jobq__call(c, "GET", path.s, NULL, 0, &reply)
                       : jobq__fail(c, JOBQ_E_NOMEM, NULL, NULL);
     free(path.s);

@@ -27,6 +27,22 @@ json_t *jobq__arg_json(jobq_client *c, const char *field, const char *text)
     return v;
 }
 
+bool jobq__arg_check(jobq_client *c, const char *field, const char *text, json_type want)
+{
+    char msg[160];
+    if (!text)
+        return true;
+    json_t *v = jobq__arg_json(c, field, text);
+    bool ok = v && json_typeof(v) == want;
+    if (v && !ok) {
+        snprintf(msg, sizeof msg, "%s must be a JSON %s", field,
+                 want == JSON_ARRAY ? "array" : "object");
+        jobq__fail(c, JOBQ_E_INVALID, field, msg);
+    }
+    json_decref(v);
+    return ok;
+}
+
 bool jobq__set_str(json_t *o, const char *key, const char *val)
 {
     return !val || json_object_set_new(o, key, json_string(val)) == 0;
@@ -114,7 +130,7 @@ void jobq_job_free(jobq_job *j)
         &j->id, &j->user_id, &j->queue, &j->type, &j->params, &j->status_name, &j->run_at,
         &j->created_at, &j->updated_at, &j->started_at, &j->completed_at, &j->expires_at,
         &j->lease_expires_at, &j->worker_id, &j->progress_message, &j->result,
-        &j->error_message, &j->error_code, &j->lease_token,
+        &j->error_message, &j->error_code, &j->lease_token, &j->workflow_id, &j->step_key,
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
@@ -155,6 +171,9 @@ jobq_job *jobq__job_from(const json_t *o)
     j->lease_token = jobq__get_text(o, "lease_token", &ok);
     j->deduplicated = json_is_true(json_object_get(o, "deduplicated"));
     j->cached = json_is_true(json_object_get(o, "cached"));
+    j->blocked_by = get_int(o, "blocked_by", 0);
+    j->workflow_id = jobq__get_text(o, "workflow_id", &ok);
+    j->step_key = jobq__get_text(o, "step_key", &ok);
     if (!ok) {
         jobq_job_free(j);
         return NULL;
@@ -298,6 +317,55 @@ int jobq__logs_from(const json_t *o, jobq_log_list **out)
         return JOBQ_E_NOMEM;
     }
     *out = l;
+    return JOBQ_E_OK;
+}
+
+/* --- log search hits --- */
+
+void jobq_log_hits_free(jobq_log_hits *h)
+{
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->count; i++) {
+        log_entry_fini(&h->hits[i].log);
+        free(h->hits[i].type);
+        free(h->hits[i].snippet);
+    }
+    free(h->hits);
+    free(h->next_cursor);
+    free(h);
+}
+
+int jobq__log_hits_from(const json_t *o, jobq_log_hits **out)
+{
+    bool ok = true;
+    const json_t *arr = json_object_get(o, "logs");
+    size_t n = json_array_size(arr);
+    if (!json_is_array(arr))
+        return JOBQ_E_PROTOCOL;
+    jobq_log_hits *h = calloc(1, sizeof *h);
+    if (!h || !(h->hits = calloc(n ? n : 1, sizeof *h->hits))) {
+        free(h);
+        return JOBQ_E_NOMEM;
+    }
+    for (; h->count < n; h->count++) {
+        const json_t *e = json_array_get(arr, h->count);
+        jobq_log_hit *x = &h->hits[h->count];
+        bool good = log_entry_init(&x->log, e);
+        x->type = jobq__get_text(e, "type", &ok);
+        x->snippet = jobq__get_text(e, "snippet", &ok);
+        if (!good || !ok) {
+            h->count++;                 /* the half-filled entry is freed with the rest */
+            jobq_log_hits_free(h);
+            return good ? JOBQ_E_NOMEM : JOBQ_E_PROTOCOL;
+        }
+    }
+    h->next_cursor = jobq__get_text(o, "next_cursor", &ok);
+    if (!ok) {
+        jobq_log_hits_free(h);
+        return JOBQ_E_NOMEM;
+    }
+    *out = h;
     return JOBQ_E_OK;
 }
 
