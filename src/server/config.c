@@ -77,6 +77,8 @@ static const struct opt opts[] = {
      "SQL statements slower than this are logged with their plan (0: off)"},
     {"statement-budget", "JOBQ_STATEMENT_BUDGET", OPT_INT, F(statement_budget), "-1", -1, 1000,
      "test builds: one statement budget for every route (-1: each route's own)"},
+    {"sse-backlog-kb", "JOBQ_SSE_BACKLOG_KB", OPT_INT, F(sse_backlog_kb), "256", 16, 65536,
+     "an event stream whose client has this much unread is closed (it resumes by id)"},
     {"fake-clock", "JOBQ_FAKE_CLOCK", OPT_BOOL, F(fake_clock), "0", 0, 0,
      "test builds only: freeze the clock; POST /v1/admin/clock moves it"},
     {"log-level", "JOBQ_LOG_LEVEL", OPT_STR, F(log_level), "info", 0, 0,

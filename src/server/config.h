@@ -33,6 +33,7 @@ struct jobqd_config {
     int64_t sse_heartbeat_ms;    /* comment line on idle streams */
     int64_t sse_streams_max;     /* open event streams per user */
     int64_t sse_stall_s;         /* a stream that accepts nothing this long is closed */
+    int64_t sse_backlog_kb;      /* a stream whose client leaves more unread is closed */
     const char *fair_queues;     /* queues with fair (round-robin by user) claims: a,b or * */
     int64_t user_processing_max; /* processing jobs per user; 0 = no cap */
     const char *metrics_token;   /* a bearer token that may read /metrics (besides admins) */

@@ -68,6 +68,8 @@ void reply_header(struct req *q, const char *name, const char *fmt, ...)
 int  http_status_of(jq_err e);
 /* Query-string value or NULL. */
 const char *req_query(struct req *q, const char *name);
+/* The connection's socket (for SIOCOUTQ: what the client has not taken yet), or -1. */
+int req_socket(struct req *q);
 /* Header value or NULL. */
 const char *req_header(struct req *q, const char *name);
 /* Fails with 400 naming the first query parameter not in allowed (NULL-terminated). */

@@ -250,6 +250,74 @@ TEST(resume_past_the_window_gets_reset)
     testsrv_stop(c.s);
 }
 
+/* Reads and counts "event: created" frames from c until want or the deadline. */
+static int count_created(struct sse *c, int want, int timeout_ms)
+{
+    struct ev e;
+    int n = 0;
+    int64_t dl = th_now_ms() + timeout_ms;
+    while (n < want && th_now_ms() < dl && sse_next(c, &e, (int)(dl - th_now_ms())))
+        n += strcmp(e.kind, "created") == 0;
+    return n;
+}
+
+TEST(a_stalled_consumer_is_cut_off_while_others_stream)
+{
+    const char *extra[] = {"--sse-backlog-kb", "512", "--sse-heartbeat-ms", "200", NULL};
+    struct testsrv *s = st_start_with(extra);
+    const char *u = ts_token_limit(s, "flood", "user", 0);
+    struct sse stalled, live;
+    int small = 4096;
+    stalled.fd = -1;
+    REQUIRE(sse_open(&live, s, u, NULL, NULL));
+    REQUIRE_EQ(sse_head(&live, 5000), 200);
+    /* the stalled client: a tiny receive buffer, and it never reads */
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    stalled.fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(stalled.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    REQUIRE(connect(stalled.fd, (struct sockaddr *)&a, sizeof a) == 0);
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET /v1/events HTTP/1.0\r\nAuthorization: Bearer %s\r\n\r\n",
+                     u);
+    REQUIRE(write(stalled.fd, req, (size_t)n) == n);
+    enum { BATCH_BYTES = 200 * 1000 };
+    char *batch = malloc(BATCH_BYTES);
+    REQUIRE(batch != NULL);
+    int got = 0;
+    for (int b = 0; b < 5; b++) {                        /* ~1.5 MB of events, over the cap */
+        int len = snprintf(batch, BATCH_BYTES, "{\"jobs\":[");
+        for (int i = 0; i < 1000; i++)
+            len += snprintf(batch + len, BATCH_BYTES - (size_t)len, "%s{\"type\":\"f\","
+                            "\"params\":{\"pad\":\"%0100d\",\"i\":%d}}", i ? "," : "", 0,
+                            b * 1000 + i);
+        snprintf(batch + len, BATCH_BYTES - (size_t)len, "]}");
+        struct resp r;
+        REQUIRE_EQ(ts_req(s, "POST", "/v1/jobs/batch", u, batch, &r), 201);
+        resp_free(&r);
+        got += count_created(&live, 1000, 20000);        /* the live client keeps reading */
+    }
+    free(batch);
+    CHECK_EQ(got, 5000);                                 /* and gets everything */
+    /* the stalled one is disconnected by the server: reading now ends in EOF/reset */
+    bool closed = false;
+    int64_t dl = th_now_ms() + 15000;
+    char sink[65536];
+    while (!closed && th_now_ms() < dl) {
+        struct pollfd p = {.fd = stalled.fd, .events = POLLIN};
+        if (poll(&p, 1, 200) == 1) {
+            ssize_t got = read(stalled.fd, sink, sizeof sink);
+            closed = got <= 0;
+            if (!closed)
+                continue;                                /* drain what was queued */
+        }
+    }
+    CHECK(closed);
+    close(stalled.fd);
+    close(live.fd);
+    testsrv_stop(s);
+}
+
 struct waiter { struct testsrv *s; const char *tok; const char *id; struct resp r; int64_t ms; };
 
 static void *wait_job(void *arg)

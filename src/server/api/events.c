@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 #include "common/clock.h"
 
@@ -73,6 +75,8 @@ struct sse {
     char *buf;                               /* frames not yet taken by MHD */
     size_t len, off;
     int64_t next_beat;                       /* monotonic ms of the next heartbeat */
+    int fd;                                  /* the socket, to see what the client left unread */
+    bool ending;                             /* sent the "too slow" frame: end after it */
 };
 
 static void sse_free(void *ctx)
@@ -152,10 +156,28 @@ static long copy_out(struct sse *s, char *buf, size_t max)
     return (long)n;
 }
 
+/* True (with a last frame queued) when the client has left more than the
+ * backlog cap unread in the socket: it is not keeping up, so the stream ends
+ * rather than the kernel (or we) buffering without bound. It can reconnect
+ * with Last-Event-ID and lose nothing. */
+static bool too_far_behind(struct sse *s)
+{
+    int unread = 0;
+    if (s->fd < 0 || ioctl(s->fd, SIOCOUTQ, &unread) != 0 ||
+        unread <= s->d->cfg.sse_backlog_kb * 1024)
+        return false;
+    put(s, "event: error\ndata: {\"reason\":\"too_slow\",\"message\":\"the client is not "
+           "reading; reconnect with Last-Event-ID\"}\n\n");
+    s->ending = true;
+    return true;
+}
+
 static long sse_read(void *ctx, char *buf, size_t max)
 {
     struct sse *s = ctx;
-    while (s->off == s->len) {
+    if (s->ending && s->off == s->len)
+        return -1;
+    while (s->off == s->len && !too_far_behind(s)) {
         uint64_t seen = events_gen_any(&s->d->ev);    /* before fetching: no lost wake-up */
         if (fetch(s))
             break;
@@ -208,6 +230,7 @@ static struct sse *sse_new(struct req *q)
         return NULL;
     s->d = q->d;
     s->last = -1;
+    s->fd = req_socket(q);
     snprintf(s->user, sizeof s->user, "%s", q->who.user_id);
     if (q->scope)
         snprintf(s->f_user, sizeof s->f_user, "%s", q->scope);
