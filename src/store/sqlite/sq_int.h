@@ -78,6 +78,11 @@ struct sq {
     struct conn *free_readers;       /* pool free list, guarded by rmu */
     pthread_mutex_t rmu;
     pthread_cond_t rcond;
+    struct conn ck;                  /* the checkpointer's connection (sq_ckpt.c) */
+    pthread_t ck_thread;
+    pthread_mutex_t ck_mu;           /* guards ck_due, ck_stop */
+    pthread_cond_t ck_cond;
+    bool ck_due, ck_stop;
     store_notify_fn notify;
     void *notify_arg;
     _Atomic uint64_t ops, commits, fsync_us, slow;
@@ -99,6 +104,10 @@ void   sq__text(sqlite3_stmt *st, int col, char *dst, size_t cap);
 char  *sq__dup(sqlite3_stmt *st, int col);
 void   sq__bind_opt_text(sqlite3_stmt *st, int idx, const char *v);
 jq_err sq__explain(struct conn *cn, const char *what, char *out, size_t cap);
+
+/* --- sq_ckpt.c: checkpoints on their own thread --- */
+jq_err sq__ckpt_start(struct sq *s);
+void   sq__ckpt_stop(struct sq *s);
 
 /* --- sq_writer.c --- */
 jq_err sq__writer_start(struct sq *s);

@@ -187,6 +187,7 @@ static void sq_close(void *self)
 {
     struct sq *s = self;
     sq__writer_stop(s);
+    sq__ckpt_stop(s);            /* after the writer: its last commits get checkpointed */
     close_readers(s);
     sqlite3_exec(s->wconn.db, "PRAGMA optimize", NULL, NULL, NULL);
     sq__conn_close(&s->wconn);
@@ -262,11 +263,15 @@ jq_err sq_open(const struct store_cfg *cfg, const struct store_ops **ops, void *
     sq__watch_slow(&s->wconn, s);
     if ((err = open_readers(s)))
         goto undo_readers;
-    if ((err = sq__writer_start(s)))
+    if ((err = sq__ckpt_start(s)))
         goto undo_readers;
+    if ((err = sq__writer_start(s)))
+        goto undo_ckpt;
     *ops = &sq_ops;
     *self = s;
     return JQ_E_OK;
+undo_ckpt:
+    sq__ckpt_stop(s);
 undo_readers:
     close_readers(s);
 undo_conn:
