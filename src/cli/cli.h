@@ -19,14 +19,15 @@ enum {
     CLI_EXIT_SERVER = 1,   /* the server answered with an error (or an unusable reply) */
     CLI_EXIT_USAGE = 2,    /* bad command line */
     CLI_EXIT_CONNECT = 3,  /* cannot connect / no reply from the server */
-    CLI_EXIT_INPUT = 4,    /* an input file cannot be read (enqueue --file) */
+    CLI_EXIT_INPUT = 4,    /* an input file cannot be read (enqueue --file), or is not JSON
+                            * (workflow create --file) */
     CLI_EXIT_JOB_FAILED = 5, /* wait: the job ended failed or cancelled */
     CLI_EXIT_TIMEOUT = 6,  /* wait: it did not end within --timeout */
 };
 
 enum {
     CLI_POS_MAX = 1000,    /* `cancel ID...` takes up to the API's 1000 ids */
-    CLI_OPT_MAX = 16,      /* longest option table, counting the terminator */
+    CLI_OPT_MAX = 24,      /* longest option table, counting the terminator */
 };
 
 /* Process-wide settings, set by the global options wherever they appear on the line. */
@@ -109,6 +110,8 @@ extern const struct cli_verb cmd_jobs_verbs[];
 extern const struct cli_verb cmd_work_verbs[];
 extern const struct cli_verb cmd_token_verbs[];
 extern const struct cli_verb cmd_wait_verbs[];
+extern const struct cli_verb cmd_search_verbs[];
+extern const struct cli_verb cmd_flow_verbs[];
 
 /* --- cmd_bulk.c --- */
 

@@ -1,9 +1,11 @@
 /*
- * cmd_jobs.c - jobq producer verbs: enqueue (one job; --file goes to cmd_bulk.c), show,
- * list (offset, cursor, --all), cancel (one, ids, --filter), retry, delete, logs, stats.
+ * cmd_jobs.c - jobq producer verbs: enqueue (one job, with dependencies or as a debounced
+ * replace; --file goes to cmd_bulk.c), show, list (offset, cursor, --all; --params /
+ * --result containment, --log-q), cancel (one, ids, --filter), retry, delete, logs, stats.
  */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -18,13 +20,37 @@ static void print_enqueued(const jobq_job *j)
            j->run_at ? j->run_at : "-",
            j->deduplicated ? " (existing job: deduplicated)"
            : j->cached ? " (cached result of a completed job)" : "");
+    if (j->blocked_by > 0)
+        printf("waits for %d parent job%s to finish\n", j->blocked_by,
+               j->blocked_by == 1 ? "" : "s");
+}
+
+/* Splits "ID,ID,..." into a malloc'd array of pointers into the malloc'd copy *buf (empty
+ * items are skipped). NULL when out of memory. */
+static const char **split_ids(const char *list, char **buf, size_t *n)
+{
+    size_t cap = 1;
+    *n = 0;
+    for (const char *p = list; *p; p++)
+        cap += *p == ',';
+    const char **ids = malloc(cap * sizeof *ids);
+    if (!ids || !(*buf = strdup(list))) {
+        free(ids);
+        return NULL;
+    }
+    for (char *save = NULL, *t = strtok_r(*buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+        ids[(*n)++] = t;
+    return ids;
 }
 
 static int run_enqueue(struct cli *cli, const struct cli_args *a)
 {
     long long prio = 0, delay = 0, attempts = 0, ttl = 0;
     jobq_job *j = NULL;
-    const char *file = cli_str(a, "file");
+    const char *file = cli_str(a, "file"), *deps = cli_str(a, "depends-on");
+    char *deps_buf = NULL;
+    const char **dep_ids = NULL;
+    size_t ndeps = 0;
     if (file && a->npos == 0)
         return cli_enqueue_file(cli, a, file);
     if (file || a->npos == 0) {
@@ -32,11 +58,25 @@ static int run_enqueue(struct cli *cli, const struct cli_args *a)
         cli_verb_usage(a->verb, true);
         return CLI_EXIT_USAGE;
     }
+    if (cli_flag(a, "replace") && !cli_str(a, "unique-key")) {
+        fprintf(stderr, "jobq enqueue: --replace needs --unique-key KEY\n");
+        return CLI_EXIT_USAGE;
+    }
     if (!cli_int(a, "priority", INT_MIN, INT_MAX, &prio) ||
         !cli_int(a, "delay-ms", 0, LLONG_MAX, &delay) ||
         !cli_int(a, "max-attempts", INT_MIN, INT_MAX, &attempts) ||
         !cli_int(a, "ttl-ms", 0, LLONG_MAX, &ttl))
         return CLI_EXIT_USAGE;
+    if (deps && !(dep_ids = split_ids(deps, &deps_buf, &ndeps))) {
+        fprintf(stderr, "error: out_of_memory: cannot split --depends-on\n");
+        return CLI_EXIT_SERVER;
+    }
+    if (deps && ndeps == 0) {
+        fprintf(stderr, "jobq enqueue: --depends-on wants job ids (ID[,ID...])\n");
+        free(dep_ids);
+        free(deps_buf);
+        return CLI_EXIT_USAGE;
+    }
     jobq_new_job in = {
         .type = a->pos[0],
         .queue = cli_str(a, "queue"),
@@ -50,8 +90,14 @@ static int run_enqueue(struct cli *cli, const struct cli_args *a)
         .no_dedup = cli_flag(a, "no-dedup"),
         .no_cache = cli_flag(a, "no-cache"),
         .idempotency_key = cli_str(a, "idempotency-key"),
+        .depends_on = dep_ids,
+        .ndepends_on = ndeps,
+        .on_parent_failure = cli_str(a, "on-parent-failure"),
+        .replace = cli_flag(a, "replace"),
     };
     int err = jobq_create(cli->client, &in, &j);      /* before reading j: own statement */
+    free(dep_ids);
+    free(deps_buf);
     return cli_job_done(cli, err, j, print_enqueued);
 }
 
@@ -67,6 +113,9 @@ static const struct cli_opt enqueue_opts[] = {
     { "no-dedup", NULL, "create even if an identical job is pending", false },
     { "no-cache", NULL, "create even if an identical job completed recently", false },
     { "idempotency-key", "KEY", "Idempotency-Key header: a retried call replays the first", false },
+    { "depends-on", "ID[,ID]", "run only after these jobs of yours complete (<= 100)", false },
+    { "on-parent-failure", "P", "with --depends-on: cancel (default) or run", false },
+    { "replace", NULL, "debounce: a pending job with --unique-key takes these values", false },
     { "file", "FILE", "bulk: one create object per line (JSONL; - is stdin), no TYPE", false },
     { "batch", "N", "bulk: jobs per request, 1..1000 (default 1000)", false },
     { "upsert", NULL, "bulk: a pending job with the same unique_key takes the new values", false },
@@ -197,6 +246,9 @@ static int run_list(struct cli *cli, const struct cli_args *a)
         .limit = (int)limit,
         .offset = (int)offset,
         .cursor = cli_str(a, "cursor"),
+        .params = cli_str(a, "params"),
+        .result = cli_str(a, "result"),
+        .log_q = cli_str(a, "log-q"),
     };
     if (cli_flag(a, "all"))
         return list_all(cli, &o);
@@ -220,6 +272,9 @@ static const struct cli_opt list_opts[] = {
     { "cursor", "C", "page after this cursor (next_cursor of the previous page)", false },
     { "all", NULL, "follow next_cursor to the last page (--json: a reply per line)", false },
     { "asc", NULL, "oldest first (default newest first)", false },
+    { "params", "JSON", "only jobs whose params contain this object ({\"k\":\"v\"})", false },
+    { "result", "JSON", "only jobs whose result contains this object", false },
+    { "log-q", "Q", "only jobs with a log line matching this text query", false },
     { NULL, NULL, NULL, false },
 };
 
@@ -296,7 +351,8 @@ const struct cli_verb cmd_jobs_verbs[] = {
       "Enqueue a job of TYPE (prints its id first), or the jobs of a JSONL --file.",
       run_enqueue, 1 },
     { "show", "ID", 1, NULL, "Show one job.", run_show, 0 },
-    { "list", "", 0, list_opts, "List jobs, newest first.", run_list, 0 },
+    { "list", "", 0, list_opts, "List jobs, newest first; filter by fields, params, logs.",
+      run_list, 0 },
     { "cancel", "[ID...]", 0, cancel_opts,
       "Cancel pending/processing jobs: one ID, up to 1000 IDs, or --filter.", run_cancel,
       CLI_POS_MAX },

@@ -16,6 +16,8 @@ static const struct cli_verb *const verb_tables[] = {
     cmd_work_verbs,
     cmd_token_verbs,
     cmd_wait_verbs,
+    cmd_search_verbs,
+    cmd_flow_verbs,
 };
 
 enum { NTABLES = sizeof verb_tables / sizeof verb_tables[0] };
@@ -32,13 +34,16 @@ static void usage(FILE *f)
                "\nverbs:\n");
     for (int t = 0; t < NTABLES; t++)
         for (const struct cli_verb *v = verb_tables[t]; v->name; v++)
-            fprintf(f, "  %-14s %s\n", v->name, v->summary);
+            fprintf(f, "  %-17s %s\n", v->name, v->summary);
     fprintf(f, "\nexit codes (stable, for scripts):\n"
                "  0  success\n"
                "  1  the server answered with an error (the message names its code)\n"
                "  2  usage error: bad command line or an argument refused before sending\n"
                "  3  cannot connect, timeout or transport error\n"
-               "  4  an input file cannot be read (enqueue --file)\n");
+               "  4  an input file cannot be read (enqueue --file), or is not JSON\n"
+               "     (workflow create --file)\n"
+               "  5  wait: the job ended failed or cancelled\n"
+               "  6  wait: the job did not end within --timeout\n");
 }
 
 /* Does verb name (one word, or two separated by a space) match argv? Sets *words. */
@@ -77,10 +82,26 @@ static int group_usage(const char *word, bool help)
             if (!any)
                 fprintf(help ? stdout : stderr, "usage: jobq %s VERB ...\n", word);
             any = true;
-            fprintf(help ? stdout : stderr, "  %-14s %s\n", v->name, v->summary);
+            fprintf(help ? stdout : stderr, "  %-17s %s\n", v->name, v->summary);
         }
     }
     return !any ? -1 : help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+}
+
+/* Is word the first word of a two-word verb ("token", "schedules")? */
+static bool is_group(const char *word)
+{
+    size_t n = strlen(word);
+    for (int t = 0; t < NTABLES; t++)
+        for (const struct cli_verb *v = verb_tables[t]; v->name; v++)
+            if (strncmp(v->name, word, n) == 0 && v->name[n] == ' ')
+                return true;
+    return false;
+}
+
+static bool is_help(const char *s)
+{
+    return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0;
 }
 
 /* Global options before the verb. Returns -1 to go on, else an exit code. */
@@ -127,9 +148,13 @@ int main(int argc, char **argv)
     if ((rc = parse_globals(&cli, argc, argv, &i)) >= 0)
         return rc;
     const struct cli_verb *v = find_verb(argc - i, argv + i, &words);
+    bool help = i + 1 < argc && is_help(argv[i + 1]);
+    if (v && words == 1 && help && is_group(argv[i])) {  /* `jobq schedules --help` */
+        cli_verb_usage(v, false);
+        fputc('\n', stdout);
+        return group_usage(argv[i], true);
+    }
     if (!v) {
-        bool help = i + 1 < argc && (strcmp(argv[i + 1], "--help") == 0 ||
-                                     strcmp(argv[i + 1], "-h") == 0);
         if ((rc = group_usage(argv[i], help)) >= 0)
             return rc;
         fprintf(stderr, "jobq: unknown verb '%s' (see jobq --help)\n", argv[i]);
