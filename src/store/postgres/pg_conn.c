@@ -204,19 +204,44 @@ static jq_err begin(struct pgconn *cn, enum pg_mode mode, const char *user)
 
 enum phase { PH_BEFORE_COMMIT, PH_COMMIT_SENT, PH_DONE };
 
+/* COMMIT, preceded by the one NOTIFY of the transaction when it wrote. The
+ * payload says "claimable" when the op made jobs claimable or a trigger
+ * unblocked dependents (jobq.wake, see the schema); the SELECT also returns
+ * that flag, so this node wakes its own waiters. One round trip. */
 static jq_err commit(struct pg *s, struct pgconn *cn, enum pg_mode mode, enum phase *ph)
 {
-    char sql[128] = "COMMIT";
-    if (mode == PG_WRITE && (cn->wake || cn->wrote))
-        snprintf(sql, sizeof sql, "SELECT pg_notify('jobq', '%s:%d'); COMMIT", s->node,
-                 cn->wake ? 1 : 0);
+    if (!(mode == PG_WRITE && (cn->wake || cn->wrote))) {
+        *ph = PH_COMMIT_SENT;
+        jq_err err = simple(cn, "COMMIT");
+        if (!err)
+            *ph = PH_DONE;
+        return err;
+    }
+    char sql[320];
+    snprintf(sql, sizeof sql, "SELECT pg_notify('jobq', '%s:' || x.w), x.w FROM (SELECT CASE"
+             " WHEN %s OR current_setting('jobq.wake', true) = '1' THEN '1' ELSE '0' END w) x;"
+             " COMMIT", s->node, cn->wake ? "true" : "false");
     *ph = PH_COMMIT_SENT;
     int64_t t0 = clock_mono_us();
-    jq_err err = simple(cn, sql);
-    if (mode == PG_WRITE)
-        atomic_fetch_add(&s->fsync_us, (uint64_t)(clock_mono_us() - t0));
+    jq_err err = JQ_E_OK;
+    if (!PQsendQuery(cn->pc, sql)) {
+        err = classify(cn, NULL, sql);
+    } else {
+        PGresult *r;
+        while ((r = PQgetResult(cn->pc))) {
+            ExecStatusType st = PQresultStatus(r);
+            if (st == PGRES_TUPLES_OK && PQntuples(r) == 1)
+                cn->wake = cn->wake || PQgetvalue(r, 0, 1)[0] == '1';
+            else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !err)
+                err = classify(cn, r, sql);
+            PQclear(r);
+        }
+    }
+    atomic_fetch_add(&s->fsync_us, (uint64_t)(clock_mono_us() - t0));
     if (!err)
         *ph = PH_DONE;
+    else if (!cn->lost && PQtransactionStatus(cn->pc) != PQTRANS_IDLE)
+        simple(cn, "ROLLBACK");          /* the SELECT failed: COMMIT never ran */
     return err;
 }
 
@@ -346,6 +371,11 @@ void pg__load_job(const PGresult *r, int row, struct job *j)
     j->result = pg__dup(r, row, 20);
     j->error_message = pg__dup(r, row, 21);
     j->progress_message = pg__dup(r, row, 22);
+    j->blocked = (int)pg__int(r, row, 23);
+    pg__text(r, row, 24, j->workflow_id, sizeof j->workflow_id);
+    pg__text(r, row, 25, j->step_key, sizeof j->step_key);
+    if (PQnfields(r) > PG_NCOLS && strcmp(PQfname(r, PG_NCOLS), "parents") == 0)
+        j->parents = pg__dup(r, row, PG_NCOLS);
 }
 
 void pg__new_id(struct pg *s, int64_t now, char id[ID_LEN + 1])

@@ -18,9 +18,15 @@
     p "status," p "priority," p "attempts," p "max_attempts," p "progress_percent,"          \
     p "run_at," p "created_at," p "updated_at," p "started_at," p "completed_at,"            \
     p "expires_at," p "lease_expires_at," p "params::text," p "result::text,"                \
-    p "error_message," p "progress_message"
+    p "error_message," p "progress_message," p "blocked," p "workflow_id," p "step_key"
 #define PG_JOB_COLS PG_JOB_COLS_P("")
-enum { PG_NCOLS = 23 };
+enum { PG_NCOLS = 26 };
+/* A claim's extra column: the job's parents [{id, key, status, result}] (jobs
+ * with dependencies have on_parent_failure set), read by pg__load_job. */
+#define PG_PARENTS_COL(p)                                                                  \
+    ", CASE WHEN " p "on_parent_failure IS NOT NULL THEN (SELECT jsonb_agg(jsonb_build_object(" \
+    "'id', q.id, 'key', q.step_key, 'status', q.status, 'result', q.result) ORDER BY q.id)::text" \
+    " FROM job_deps d JOIN jobs q ON q.id = d.parent_id WHERE d.child_id = " p "id) END AS parents"
 
 enum { PP_MAX = 16, PP_NUM = 24 };
 
@@ -124,6 +130,28 @@ jq_err pg__op_logs(void *self, struct sctx *c, const char *id, const char *scope
 /* The scoped-get reader used by logs and friends (inside a transaction). */
 jq_err pg__get(struct pgconn *cn, struct sctx *c, const char *id, const char *scope,
                struct job *out);
+
+/* Inserts one job row (create and schedule fires); sets wrote/wake. */
+jq_err pg__insert_job(struct pgconn *cn, struct sctx *c, const char *id,
+                      const struct job_new *in, struct job *out);
+
+/* --- pg_flow.c: workflows and schedules --- */
+jq_err pg__op_workflow_create(void *self, struct sctx *c, const struct workflow_req *in,
+                              struct workflow *out);
+jq_err pg__op_workflow_get(void *self, struct sctx *c, const char *id, const char *scope,
+                           struct workflow *out);
+jq_err pg__op_schedule_add(void *self, struct sctx *c, const struct schedule *in,
+                           struct schedule *out);
+jq_err pg__op_schedule_list(void *self, struct sctx *c, const char *scope,
+                            struct schedule_list *out);
+jq_err pg__op_schedule_get(void *self, struct sctx *c, const char *id, const char *scope,
+                           struct schedule *out);
+jq_err pg__op_schedule_set(void *self, struct sctx *c, const char *id, const char *scope,
+                           int paused, int64_t next_run_at, struct schedule *out);
+jq_err pg__op_schedules_due(void *self, struct sctx *c, int limit, struct schedule_list *out);
+jq_err pg__op_schedule_fire(void *self, struct sctx *c, const struct schedule *sc,
+                            const int64_t *fire_at, int n, int64_t next_run_at,
+                            int64_t ttl_ms, int *created);
 
 /* --- pg_more.c: stats, maintenance, events, search, idempotency, tokens, explain --- */
 jq_err pg__op_stats(void *self, struct sctx *c, const char *scope, json_t **out);

@@ -932,7 +932,8 @@ jq_err pg__op_token_count(void *self, struct sctx *c, int64_t *n)
 
 struct plan { const char *what, *sql; };
 static const struct plan plans[] = {
-    {"claim", "SELECT id FROM jobs WHERE status='pending' AND queue='q' AND run_at<=0"
+    {"claim", "SELECT id FROM jobs WHERE status='pending' AND blocked=0 AND queue='q'"
+              " AND run_at<=0"
               " AND (expires_at IS NULL OR expires_at>0) ORDER BY priority DESC, run_at, id"
               " LIMIT 1 FOR UPDATE SKIP LOCKED"},
     {"rescue", "SELECT id FROM jobs WHERE status='processing' AND lease_expires_at<=0"

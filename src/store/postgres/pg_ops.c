@@ -138,8 +138,8 @@ static jq_err active_count(struct pgconn *cn, struct sctx *c, const char *user, 
     return err;
 }
 
-static jq_err insert_job(struct pgconn *cn, struct sctx *c, const char *id,
-                         const struct job_new *in, struct job *out)
+jq_err pg__insert_job(struct pgconn *cn, struct sctx *c, const char *id,
+                      const struct job_new *in, struct job *out)
 {
     struct pp p = {0};
     pp_s(&p, id);
@@ -193,6 +193,60 @@ static jq_err replace_pending(struct pgconn *cn, struct sctx *c, const struct jo
     return err;
 }
 
+/* depends_on: checks the parents (the user's own jobs, locked FOR SHARE so
+ * none finishes before this transaction's job_deps rows are visible to its
+ * trigger), links them, then blocks the new job by its unfinished parents,
+ * or cancels it at once when one failed (policy "cancel"). */
+static jq_err link_parents(struct pgconn *cn, struct sctx *c, const struct job_new *in,
+                           struct job *j)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < in->n_deps; i++)
+        json_array_append_new(arr, json_string(in->depends_on[i]));
+    char *ids = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    if (!ids)
+        return JQ_E_NOMEM;
+    struct pp p = {0};
+    pp_s(&p, ids);
+    pp_s(&p, in->user_id);
+    pp_s(&p, j->id);
+    jq_err err;
+    PGresult *r = pg__q(cn, c, "WITH par AS (SELECT id FROM jobs WHERE id IN"
+        " (SELECT jsonb_array_elements_text($1::jsonb)) AND user_id=$2 FOR SHARE),"
+        " ins AS (INSERT INTO job_deps(parent_id, child_id) SELECT id, $3 FROM par"
+        " ON CONFLICT DO NOTHING) SELECT count(*) FROM par", &p, &err);
+    int64_t found = r ? pg__int(r, 0, 0) : -1;
+    PQclear(r);
+    free(ids);
+    if (!err && found != in->n_deps)
+        err = JQ_E_DEPS;
+    if (err)
+        return err;
+    struct pp q = {0};
+    pp_s(&q, j->id);
+    pp_s(&q, in->on_parent_failure ? in->on_parent_failure : "cancel");
+    pp_i(&q, c->now_ms);
+    bool hit;
+    struct job nj;
+    err = one_job(cn, c, "WITH b AS (SELECT"
+        " count(*) FILTER (WHERE p.status IN ('pending','processing')) AS open,"
+        " count(*) FILTER (WHERE p.status IN ('failed','cancelled')) AS bad"
+        " FROM job_deps d JOIN jobs p ON p.id=d.parent_id WHERE d.child_id=$1)"
+        " UPDATE jobs SET on_parent_failure=$2, blocked=b.open,"
+        " status=CASE WHEN $2='cancel' AND b.bad>0 THEN 'cancelled' ELSE status END,"
+        " error_code=CASE WHEN $2='cancel' AND b.bad>0 THEN 'parent_failed' END,"
+        " error_message=CASE WHEN $2='cancel' AND b.bad>0"
+        "  THEN 'a job it depends on failed or was cancelled' END,"
+        " completed_at=CASE WHEN $2='cancel' AND b.bad>0 THEN $3::bigint END, updated_at=$3"
+        " FROM b WHERE id=$1 RETURNING " PG_JOB_COLS, &q, &nj, &hit);
+    if (err || !hit)
+        return err ? err : JQ_E_INTERNAL;
+    job_fini(j);
+    *j = nj;
+    return err;
+}
+
 static jq_err w_create(struct pgconn *cn, struct sctx *c, void *arg)
 {
     struct create_args *a = arg;
@@ -224,15 +278,15 @@ static jq_err w_create(struct pgconn *cn, struct sctx *c, void *arg)
         return err;
     if (in->active_limit > 0 && active + 1 > in->active_limit)
         return JQ_E_LIMIT;
-    return insert_job(cn, c, a->id, in, a->out);
+    if ((err = pg__insert_job(cn, c, a->id, in, a->out)) || in->n_deps == 0)
+        return err;
+    return link_parents(cn, c, in, a->out);
 }
 
 jq_err pg__op_create(void *self, struct sctx *c, const struct job_new *in, struct job *out,
                      enum create_outcome *how)
 {
     struct create_args a = {in, out, how, "", false};
-    if (in->n_deps > 0)           /* workflows (issue 9) are not on PostgreSQL yet */
-        return JQ_E_INTERNAL;
     pg__new_id(self, c->now_ms, a.id);
     return pg__tx(self, c, PG_WRITE, in->user_id, true, w_create, &a);
 }
@@ -707,9 +761,10 @@ static jq_err fair_round(struct pgconn *cn, struct sctx *c, const struct claim_r
     pp_i(&p, in->user_cap);
     struct job_list more = {0};
     jq_err err = many_jobs(cn, c,
-        "WITH u AS (SELECT DISTINCT user_id FROM jobs WHERE status='pending' AND queue=$1"
+        "WITH u AS (SELECT DISTINCT user_id FROM jobs WHERE status='pending' AND blocked=0"
+        "  AND queue=$1"
         "  AND run_at<=$2 AND user_id>$6 ORDER BY user_id LIMIT $7),"
-        " picked AS (SELECT (SELECT id FROM jobs WHERE status='pending' AND queue=$1"
+        " picked AS (SELECT (SELECT id FROM jobs WHERE status='pending' AND blocked=0 AND queue=$1"
         "  AND user_id=u.user_id AND run_at<=$2 AND (expires_at IS NULL OR expires_at>$2)"
         "  ORDER BY priority DESC, run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) AS id FROM u"
         "  WHERE $8 <= 0 OR coalesce((SELECT n FROM counts WHERE dim='u' AND key=u.user_id"
@@ -717,7 +772,7 @@ static jq_err fair_round(struct pgconn *cn, struct sctx *c, const struct claim_r
         " UPDATE jobs j SET status='processing', attempts=j.attempts+1, worker_id=$3,"
         " lease_token=" NEW_LEASE ", lease_expires_at=$2+$4, started_at=$2, updated_at=$2,"
         " error_message=NULL, error_code=NULL FROM picked WHERE j.id=picked.id"
-        " AND j.status='pending' RETURNING " PG_JOB_COLS_P("j."), &p, &more);
+        " AND j.status='pending' RETURNING " PG_JOB_COLS_P("j.") PG_PARENTS_COL("j."), &p, &more);
     for (int i = 0; !err && i < more.n; i++) {
         struct job *nj = realloc(out->jobs, sizeof *nj * (size_t)(out->n + 1));
         if (!nj) {
@@ -750,7 +805,14 @@ static jq_err claim_fair(struct pgconn *cn, struct sctx *c, const struct claim_r
     snprintf(after, sizeof after, "%s", fair_cursor(s, in->queue));
     pthread_mutex_unlock(&s->fmu);
     job_list_fini(out);
-    jq_err err = fair_round(cn, c, in, after, in->max, out);
+    jq_err err = JQ_E_OK;
+    /* the cap counts processing jobs on every queue: capped claims take turns
+     * (a statement's snapshot starts after the lock, so it sees the earlier
+     * claims' counts) */
+    if (in->user_cap > 0)
+        err = pg__exec(cn, NULL, "SELECT pg_advisory_xact_lock(1785684596, 0)", NULL, NULL);
+    if (!err)
+        err = fair_round(cn, c, in, after, in->max, out);
     int first = out->n;
     if (!err && out->n < in->max && after[0])
         err = fair_round(cn, c, in, "", in->max - out->n, out);     /* wrap around */
@@ -776,13 +838,13 @@ static jq_err claim(struct pgconn *cn, struct sctx *c, const struct claim_req *i
     pp_i(&p, in->lease_ms);
     pp_i(&p, in->max);
     jq_err err = many_jobs(cn, c,
-        "WITH picked AS (SELECT id FROM jobs WHERE status='pending' AND queue=$1"
+        "WITH picked AS (SELECT id FROM jobs WHERE status='pending' AND blocked=0 AND queue=$1"
         " AND run_at<=$2 AND (expires_at IS NULL OR expires_at>$2)"
         " ORDER BY priority DESC, run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)"
         " UPDATE jobs j SET status='processing', attempts=j.attempts+1, worker_id=$3,"
         " lease_token=" NEW_LEASE ", lease_expires_at=$2+$4, started_at=$2, updated_at=$2,"
         " error_message=NULL, error_code=NULL FROM picked WHERE j.id=picked.id"
-        " RETURNING " PG_JOB_COLS_P("j."), &p, out);
+        " RETURNING " PG_JOB_COLS_P("j.") PG_PARENTS_COL("j."), &p, out);
     if (!err && out->n > 1)
         qsort(out->jobs, (size_t)out->n, sizeof *out->jobs, by_pickup_order);
     cn->wrote = cn->wrote || out->n > 0;

@@ -217,6 +217,67 @@ static const char *const migrations[] = {
     "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public"
     "  TO jobq_app, jobq_service;"
     "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO jobq_app, jobq_service;",
+    /* 2: dependencies, workflows, schedules (issue 9). A job with unfinished
+     * parents has blocked > 0 and is not claimable (the pickup indexes leave
+     * it out); a parent that completes unblocks its children; one that fails
+     * or is cancelled cancels them (on_parent_failure 'cancel', the default;
+     * the cancel is itself an update of jobs, so the trigger cascades) or
+     * unblocks them ('run'). The trigger is statement-level over the new rows
+     * only: a row reached its outcome in this statement when completed_at =
+     * updated_at (as for the statistics). Unblocking sets jobq.wake for the
+     * transaction, read at COMMIT (the NOTIFY then says "claimable"). */
+    "ALTER TABLE jobs ADD COLUMN blocked integer NOT NULL DEFAULT 0,"
+    "  ADD COLUMN workflow_id text, ADD COLUMN step_key text, ADD COLUMN on_parent_failure text;"
+    "DROP INDEX jobs_pickup; DROP INDEX jobs_pickup_user;"
+    "CREATE INDEX jobs_pickup ON jobs(queue, priority DESC, run_at, id)"
+    "  WHERE status = 'pending' AND blocked = 0;"
+    "CREATE INDEX jobs_pickup_user ON jobs(queue, user_id, priority DESC, run_at, id)"
+    "  WHERE status = 'pending' AND blocked = 0;"
+    "CREATE INDEX jobs_workflow ON jobs(workflow_id, step_key) WHERE workflow_id IS NOT NULL;"
+    "CREATE TABLE job_deps (parent_id text NOT NULL, child_id text NOT NULL,"
+    "  PRIMARY KEY (parent_id, child_id));"
+    "CREATE INDEX job_deps_child ON job_deps(child_id);"
+    "CREATE FUNCTION jq_deps() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "DECLARE n integer; BEGIN"
+    "  IF NOT EXISTS (SELECT 1 FROM nt w WHERE w.status IN ('completed','failed','cancelled')"
+    "      AND w.completed_at = w.updated_at) THEN RETURN NULL; END IF;"
+    "  UPDATE jobs j SET status = 'cancelled', error_code = 'parent_failed',"
+    "    error_message = 'a job it depends on ' || y.s, completed_at = y.t, updated_at = y.t,"
+    "    lease_token = NULL, lease_expires_at = NULL"
+    "  FROM (SELECT d.child_id, min(w.status) s, max(w.updated_at) t FROM nt w"
+    "    JOIN job_deps d ON d.parent_id = w.id WHERE w.status IN ('failed','cancelled')"
+    "    AND w.completed_at = w.updated_at GROUP BY d.child_id) y"
+    "  WHERE j.id = y.child_id AND j.status = 'pending'"
+    "    AND coalesce(j.on_parent_failure, 'cancel') = 'cancel';"
+    "  UPDATE jobs j SET blocked = greatest(0, j.blocked - CASE WHEN j.on_parent_failure = 'run'"
+    "    THEN y.n ELSE y.nc END)"
+    "  FROM (SELECT d.child_id, count(*) n, count(*) FILTER (WHERE w.status = 'completed') nc"
+    "    FROM nt w JOIN job_deps d ON d.parent_id = w.id"
+    "    WHERE w.status IN ('completed','failed','cancelled') AND w.completed_at = w.updated_at"
+    "    GROUP BY d.child_id) y"
+    "  WHERE j.id = y.child_id AND j.status = 'pending' AND j.blocked > 0"
+    "    AND (y.nc > 0 OR j.on_parent_failure = 'run');"
+    "  GET DIAGNOSTICS n = ROW_COUNT;"
+    "  IF n > 0 THEN PERFORM set_config('jobq.wake', '1', true); END IF;"
+    "  RETURN NULL; END $$;"
+    "CREATE TRIGGER jobs_deps_upd AFTER UPDATE ON jobs REFERENCING NEW TABLE AS nt"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION jq_deps();"
+    "CREATE TABLE workflows (id text PRIMARY KEY, user_id text NOT NULL, name text,"
+    "  created_at bigint NOT NULL);"
+    /* schedule_fires makes each (schedule, fire time) enqueue once, across
+     * restarts and nodes: written in the same transaction as the job */
+    "CREATE TABLE schedules (id text PRIMARY KEY, user_id text NOT NULL, name text NOT NULL,"
+    "  cron text NOT NULL, timezone text NOT NULL, type text NOT NULL, queue text NOT NULL,"
+    "  params jsonb NOT NULL, priority integer NOT NULL, max_attempts integer NOT NULL,"
+    "  misfire text NOT NULL, catch_up_max integer NOT NULL, paused integer NOT NULL DEFAULT 0,"
+    "  next_run_at bigint, last_run_at bigint, created_at bigint NOT NULL,"
+    "  updated_at bigint NOT NULL, UNIQUE (user_id, name));"
+    "CREATE INDEX schedules_due ON schedules(next_run_at) WHERE paused = 0;"
+    "CREATE TABLE schedule_fires (schedule_id text NOT NULL, fire_at bigint NOT NULL,"
+    "  job_id text, PRIMARY KEY (schedule_id, fire_at));"
+    RLS("workflows") RLS("schedules")
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public"
+    "  TO jobq_app, jobq_service;",
 };
 enum { SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
 

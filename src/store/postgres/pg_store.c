@@ -51,70 +51,6 @@ static void pg_close(void *self)
     free(s);
 }
 
-/* --- workflows and schedules (issue 9): not on PostgreSQL yet ---
- * These answer JQ_E_INTERNAL until the backend grows job_deps, schedules and
- * schedule_fires tables; the SQLite backend has them. */
-
-static jq_err pg_workflow_create(void *self, struct sctx *c, const struct workflow_req *in,
-                                 struct workflow *out)
-{
-    (void)self, (void)c, (void)in, (void)out;
-    return JQ_E_INTERNAL;
-}
-
-static jq_err pg_workflow_get(void *self, struct sctx *c, const char *id, const char *scope,
-                              struct workflow *out)
-{
-    (void)self, (void)c, (void)id, (void)scope, (void)out;
-    return JQ_E_INTERNAL;
-}
-
-static jq_err pg_schedule_add(void *self, struct sctx *c, const struct schedule *in,
-                              struct schedule *out)
-{
-    (void)self, (void)c, (void)in, (void)out;
-    return JQ_E_INTERNAL;
-}
-
-static jq_err pg_schedule_list(void *self, struct sctx *c, const char *scope,
-                               struct schedule_list *out)
-{
-    (void)self, (void)c, (void)scope;
-    memset(out, 0, sizeof *out);
-    return JQ_E_INTERNAL;
-}
-
-static jq_err pg_schedule_get(void *self, struct sctx *c, const char *id, const char *scope,
-                              struct schedule *out)
-{
-    (void)self, (void)c, (void)id, (void)scope, (void)out;
-    return JQ_E_INTERNAL;
-}
-
-static jq_err pg_schedule_set(void *self, struct sctx *c, const char *id, const char *scope,
-                              int paused, int64_t next_run_at, struct schedule *out)
-{
-    (void)self, (void)c, (void)id, (void)scope, (void)paused, (void)next_run_at, (void)out;
-    return JQ_E_INTERNAL;
-}
-
-/* No schedules on PostgreSQL yet: nothing is ever due. */
-static jq_err pg_schedules_due(void *self, struct sctx *c, int limit, struct schedule_list *out)
-{
-    (void)self, (void)c, (void)limit;
-    memset(out, 0, sizeof *out);
-    return JQ_E_OK;
-}
-
-static jq_err pg_schedule_fire(void *self, struct sctx *c, const struct schedule *sc,
-                               const int64_t *fire_at, int n, int64_t next_run_at,
-                               int64_t ttl_ms, int *created)
-{
-    (void)self, (void)c, (void)sc, (void)fire_at, (void)n, (void)next_run_at, (void)ttl_ms;
-    *created = 0;
-    return JQ_E_INTERNAL;
-}
-
 static const struct store_ops pg_ops = {
     .version = 1,
     .name = "postgres",
@@ -132,14 +68,14 @@ static const struct store_ops pg_ops = {
     .retry = pg__op_retry,
     .remove = pg__op_remove,
     .claim = pg__op_claim,
-    .workflow_create = pg_workflow_create,
-    .workflow_get = pg_workflow_get,
-    .schedule_add = pg_schedule_add,
-    .schedule_list = pg_schedule_list,
-    .schedule_get = pg_schedule_get,
-    .schedule_set = pg_schedule_set,
-    .schedules_due = pg_schedules_due,
-    .schedule_fire = pg_schedule_fire,
+    .workflow_create = pg__op_workflow_create,
+    .workflow_get = pg__op_workflow_get,
+    .schedule_add = pg__op_schedule_add,
+    .schedule_list = pg__op_schedule_list,
+    .schedule_get = pg__op_schedule_get,
+    .schedule_set = pg__op_schedule_set,
+    .schedules_due = pg__op_schedules_due,
+    .schedule_fire = pg__op_schedule_fire,
     .finish_claim = pg__op_finish_claim,
     .heartbeat = pg__op_heartbeat,
     .complete = pg__op_complete,
