@@ -687,6 +687,24 @@ static int by_pickup_order(const void *x, const void *y)
     return strcmp(a->id, b->id);
 }
 
+/* Moves every job of more to the end of out (more is left empty). */
+static jq_err append_jobs(struct job_list *out, struct job_list *more)
+{
+    if (more->n == 0)
+        return JQ_E_OK;
+    size_t need = (size_t)out->n + (size_t)more->n;
+    struct job *nj = realloc(out->jobs, sizeof *nj * need);
+    if (!nj)
+        return JQ_E_NOMEM;
+    memcpy(nj + out->n, more->jobs, sizeof *nj * (size_t)more->n);
+    out->jobs = nj;
+    out->n = (int)need;
+    free(more->jobs);
+    more->jobs = NULL;
+    more->n = 0;
+    return JQ_E_OK;
+}
+
 /* The round-robin position of queue (a slot of the writer's small table). */
 static char *fair_cursor(struct conn *cn, const char *queue)
 {
@@ -719,16 +737,8 @@ static jq_err claim_fair_round(struct conn *cn, struct sctx *c, const struct cla
     sqlite3_bind_int64(st, 8, in->user_cap);
     struct job_list more = {0};
     jq_err err = sq__jobs(cn, st, &more);
-    for (int i = 0; !err && i < more.n; i++) {
-        struct job *nj = realloc(out->jobs, sizeof *nj * (size_t)(out->n + 1));
-        if (!nj) {
-            err = JQ_E_NOMEM;
-            break;
-        }
-        out->jobs = nj;
-        out->jobs[out->n++] = more.jobs[i];
-        memset(&more.jobs[i], 0, sizeof more.jobs[i]);
-    }
+    if (!err)
+        err = append_jobs(out, &more);
     job_list_fini(&more);
     return err;
 }
@@ -762,6 +772,8 @@ static jq_err claim_fair(struct conn *cn, struct sctx *c, const struct claim_req
 /* Attaches each claimed job's parents (id, key, status, result). */
 static jq_err attach_parents(struct conn *cn, struct sctx *c, struct job_list *out)
 {
+    if (out->n <= 0)
+        return JQ_E_OK;
     const char **ids = malloc(sizeof *ids * (size_t)out->n);
     char *arr = NULL;
     for (int i = 0; ids && i < out->n; i++)
@@ -787,24 +799,40 @@ static jq_err attach_parents(struct conn *cn, struct sctx *c, struct job_list *o
     return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "parents");
 }
 
+/* The plain claim (priority, run_at, id) of up to max jobs, appended to out. */
+static jq_err claim_plain(struct conn *cn, struct sctx *c, const struct claim_req *in, int max,
+                          struct job_list *out)
+{
+    sqlite3_stmt *st = sq__st(cn, c, ST_CLAIM);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, in->queue, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, c->now_ms);
+    sqlite3_bind_text(st, 3, in->worker_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, in->lease_ms);
+    sqlite3_bind_int(st, 5, max);
+    struct job_list more = {0};
+    jq_err err = sq__jobs(cn, st, &more);
+    if (!err && more.n > 1)   /* RETURNING order is unspecified; give pickup order */
+        qsort(more.jobs, (size_t)more.n, sizeof *more.jobs, by_pickup_order);
+    if (!err)
+        err = append_jobs(out, &more);
+    job_list_fini(&more);
+    return err;
+}
+
 jq_err sq__claim(struct conn *cn, struct sctx *c, const struct claim_req *in,
                  struct job_list *out)
 {
     jq_err err;
     if (in->fair || in->user_cap > 0) {
         err = claim_fair(cn, c, in, out);
+        /* every user with work got one job this call; with fewer users than max the
+         * rest goes in the plain order (a per-user cap forbids that shortcut) */
+        if (!err && out->n > 0 && out->n < in->max && in->user_cap <= 0)
+            err = claim_plain(cn, c, in, in->max - out->n, out);
     } else {
-        sqlite3_stmt *st = sq__st(cn, c, ST_CLAIM);
-        if (!st)
-            return JQ_E_STORAGE;
-        sqlite3_bind_text(st, 1, in->queue, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, c->now_ms);
-        sqlite3_bind_text(st, 3, in->worker_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, in->lease_ms);
-        sqlite3_bind_int(st, 5, in->max);
-        err = sq__jobs(cn, st, out);
-        if (!err && out->n > 1)   /* RETURNING order is unspecified; give pickup order */
-            qsort(out->jobs, (size_t)out->n, sizeof *out->jobs, by_pickup_order);
+        err = claim_plain(cn, c, in, in->max, out);
     }
     return err || out->n == 0 ? err : attach_parents(cn, c, out);
 }
