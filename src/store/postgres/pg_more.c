@@ -346,7 +346,11 @@ static jq_err w_maint(struct pgconn *cn, struct sctx *c, void *arg)
         pp_i(&p, a->rp->base_ms);
         pp_i(&p, a->rp->max_ms);
     }
-    jq_err err = pg__exec(cn, c, maint_sql[a->t], &p, a->rows);
+    jq_err err = JQ_E_OK;
+    if (a->t == MT_EVENTS)       /* retention applies to sequenced events: sequence first */
+        err = pg__exec(cn, NULL, "SELECT jq_seq_events()", NULL, NULL);
+    if (!err)
+        err = pg__exec(cn, c, maint_sql[a->t], &p, a->rows);
     if (err || !leases)
         return err;
     cn->wrote = *a->rows > 0;
@@ -440,7 +444,13 @@ static jq_err r_events(struct pgconn *cn, struct sctx *c, void *arg)
     struct events_args *a = arg;
     event_list_fini(a->out);
     jq_err err;
-    PGresult *r = pg__q(cn, c, "SELECT (SELECT min(id) FROM events),"
+    /* give ids to the events committed so far (see jq_seq_events in the schema):
+     * a constant step of every read, not one of the request's statements */
+    PGresult *r = pg__q(cn, NULL, "SELECT jq_seq_events()", NULL, &err);
+    PQclear(r);
+    if (err)
+        return err;
+    r = pg__q(cn, c, "SELECT (SELECT min(id) FROM events),"
                         " (SELECT max(id) FROM events)", NULL, &err);
     a->out->min_id = r ? pg__int(r, 0, 0) : 0;
     a->out->max_id = r ? pg__int(r, 0, 1) : 0;
@@ -472,7 +482,7 @@ jq_err pg__op_events(void *self, struct sctx *c, const struct event_filter *f, i
 {
     struct events_args a = {f, after, limit, out};
     memset(out, 0, sizeof *out);
-    jq_err err = pg__tx(self, c, PG_READ, NULL, true, r_events, &a);
+    jq_err err = pg__tx(self, c, PG_WRITE, NULL, true, r_events, &a);
     if (err)
         event_list_fini(out);
     return err;

@@ -89,6 +89,20 @@ static bool drain(struct pg *s, PGconn *pc)
     return PQstatus(pc) == CONNECTION_OK;
 }
 
+/* Leader housekeeping, once per tick: ids for the committed events (readers
+ * do it too, so SSE does not wait for this), and the counter and statistics
+ * deltas folded into their base rows. Each its own short transaction. */
+static void housekeep(PGconn *pc)
+{
+    PGresult *r = PQexec(pc, "BEGIN; SET LOCAL ROLE jobq_service; SELECT jq_seq_events(); COMMIT;"
+                             " BEGIN; SET LOCAL ROLE jobq_service; SELECT jq_compact(); COMMIT");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        log_warn("postgres: housekeeping: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    if (PQtransactionStatus(pc) != PQTRANS_IDLE)
+        PQclear(PQexec(pc, "ROLLBACK"));
+}
+
 static void lost(struct pg *s, PGconn **pc)
 {
     if (atomic_exchange(&s->leader, false))
@@ -102,11 +116,17 @@ static void *listener_main(void *arg)
 {
     struct pg *s = arg;
     PGconn *pc = NULL;
+    int64_t last_hk = 0;
     while (!atomic_load(&s->stop)) {
         if (!pc && (pc = session_open(s)))
             atomic_store(&s->listening, true);
         if (pc && !atomic_load(&s->leader))
             try_lead(s, pc);
+        int64_t now = clock_mono_us();
+        if (pc && atomic_load(&s->leader) && now - last_hk >= TICK_MS * 1000LL) {
+            last_hk = now;
+            housekeep(pc);
+        }
         if (pc && !drain(s, pc))      /* PQexec may have read notifications off the socket */
             lost(s, &pc);
         struct pollfd fds[2] = {{s->stop_pipe[0], POLLIN, 0}, {pc ? PQsocket(pc) : -1, POLLIN, 0}};

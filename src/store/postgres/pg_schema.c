@@ -278,6 +278,135 @@ static const char *const migrations[] = {
     RLS("workflows") RLS("schedules")
     "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public"
     "  TO jobq_app, jobq_service;",
+    /* 3: writers no longer serialize. Before, every job write took one
+     * transaction-wide advisory lock (event ids had to become visible in id
+     * order) and upserted the same counter rows (a row lock held to commit):
+     * commits went one at a time.
+     * - Events: triggers append to event_queue (qid from a sequence, no lock).
+     *   jq_seq_events() is the sequencer: under an advisory lock, in a new
+     *   snapshot, it moves the committed queue rows into events with ids
+     *   event_hwm.last + 1, 2, … (queue order, so one transaction's events keep
+     *   their order). Only committed rows get ids, and each run commits before
+     *   the next starts, so ids become visible in id order: a reader resuming
+     *   after an id never skips one. Readers run it before reading (SSE sees
+     *   a write as soon as its NOTIFY arrives); the leader runs it every second.
+     * - Counters: triggers append deltas (counts_delta); counts is a view that
+     *   adds them to counts_base; jq_compact() (leader, every second) folds
+     *   the deltas in, in one statement. The statistics rows are append-only
+     *   too (no primary key; readers already sum them) and are compacted the
+     *   same way. */
+    "DROP TRIGGER a_jobs_event_lock ON jobs; DROP TRIGGER a_logs_event_lock ON job_logs;"
+    "DROP FUNCTION jq_event_lock();"
+    "CREATE TABLE event_queue (qid bigserial PRIMARY KEY, user_id text NOT NULL,"
+    "  job_id text NOT NULL, queue text NOT NULL, type text NOT NULL, kind text NOT NULL,"
+    "  data text NOT NULL, created_at bigint NOT NULL)"
+    "  WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000);"
+    "CREATE TABLE event_hwm (one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+    "  last bigint NOT NULL);"
+    "INSERT INTO event_hwm(last) SELECT greatest(coalesce(max(id), 0),"
+    "  (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_id_seq)) FROM events;"
+    "CREATE OR REPLACE FUNCTION jq_events() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    "  IF TG_TABLE_NAME = 'job_logs' THEN"
+    "    INSERT INTO event_queue(user_id, job_id, queue, type, kind, data, created_at)"
+    "    SELECT n.user_id, n.job_id, j.queue, j.type, 'log', jsonb_build_object('log_id', n.id,"
+    "      'level', CASE n.level WHEN 0 THEN 'debug' WHEN 1 THEN 'info' WHEN 2 THEN 'warning'"
+    "      ELSE 'error' END, 'message', n.message)::text, n.created_at"
+    "    FROM nt n JOIN jobs j ON j.id = n.job_id ORDER BY n.id;"
+    "  ELSE"
+    "    INSERT INTO event_queue(user_id, job_id, queue, type, kind, data, created_at)"
+    "    SELECT n.user_id, n.id, n.queue, n.type, 'created', jsonb_build_object('status',"
+    "      n.status, 'priority', n.priority, 'run_at', n.run_at)::text, n.created_at"
+    "    FROM nt n ORDER BY n.id;"
+    "  END IF; RETURN NULL; END $$;"
+    "CREATE OR REPLACE FUNCTION jq_event_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    "  INSERT INTO event_queue(user_id, job_id, queue, type, kind, data, created_at)"
+    "  VALUES (NEW.user_id, NEW.id, NEW.queue, NEW.type, CASE WHEN OLD.status = NEW.status"
+    "    THEN 'progress' WHEN NEW.status = 'processing' THEN 'claimed'"
+    "    WHEN NEW.status = 'completed' THEN 'completed' WHEN NEW.status = 'failed' THEN 'failed'"
+    "    WHEN NEW.status = 'cancelled' THEN 'cancelled' ELSE 'retried' END,"
+    "    CASE WHEN OLD.status = NEW.status THEN jsonb_build_object('status', NEW.status,"
+    "      'progress_percent', NEW.progress_percent, 'progress_message', NEW.progress_message)"
+    "    ELSE jsonb_build_object('status', NEW.status, 'attempts', NEW.attempts, 'run_at',"
+    "      NEW.run_at, 'worker_id', NEW.worker_id, 'error_code', NEW.error_code,"
+    "      'error_message', NEW.error_message) END::text, NEW.updated_at);"
+    "  RETURN NULL; END $$;"
+    /* VOLATILE: each statement inside takes a new snapshot, so the move sees
+     * every commit made before the lock was granted */
+    "CREATE FUNCTION jq_seq_events() RETURNS bigint LANGUAGE plpgsql AS $$"
+    "DECLARE n bigint; BEGIN"
+    "  IF NOT EXISTS (SELECT 1 FROM event_queue) THEN RETURN 0; END IF;"
+    "  PERFORM pg_advisory_xact_lock(1785684593, 1);"
+    "  WITH m AS (DELETE FROM event_queue WHERE qid IN"
+    "      (SELECT qid FROM event_queue ORDER BY qid LIMIT 50000) RETURNING *),"
+    "    h AS (SELECT last FROM event_hwm),"
+    "    ins AS (INSERT INTO events(id, user_id, job_id, queue, type, kind, data, created_at)"
+    "      SELECT h.last + row_number() OVER (ORDER BY m.qid), m.user_id, m.job_id, m.queue,"
+    "      m.type, m.kind, m.data, m.created_at FROM m CROSS JOIN h RETURNING 1)"
+    "  UPDATE event_hwm SET last = last + (SELECT count(*) FROM ins)"
+    "    WHERE (SELECT count(*) FROM ins) > 0;"
+    "  GET DIAGNOSTICS n = ROW_COUNT; RETURN n; END $$;"
+    "ALTER TABLE counts RENAME TO counts_base;"
+    "CREATE TABLE counts_delta (dim text NOT NULL, key text NOT NULL, status text NOT NULL,"
+    "  n bigint NOT NULL) WITH (autovacuum_vacuum_scale_factor = 0.01,"
+    "  autovacuum_vacuum_threshold = 1000);"
+    "CREATE INDEX counts_delta_key ON counts_delta(dim, key, status);"
+    "CREATE VIEW counts AS SELECT dim, key, status, sum(n)::bigint AS n FROM ("
+    "  SELECT dim, key, status, n FROM counts_base UNION ALL"
+    "  SELECT dim, key, status, n FROM counts_delta) x GROUP BY dim, key, status;"
+    "ALTER TABLE stats_minute DROP CONSTRAINT stats_minute_pkey;"
+    "ALTER TABLE stats_hist DROP CONSTRAINT stats_hist_pkey;"
+    "CREATE INDEX stats_minute_key ON stats_minute(minute, type);"
+    "CREATE INDEX stats_hist_key ON stats_hist(minute, type, bucket);"
+    "CREATE OR REPLACE FUNCTION jq_counts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    "  IF TG_OP = 'INSERT' THEN"
+    "    INSERT INTO counts_delta (dim, key, status, n)"
+    "    SELECT v.d, v.k, x.status, count(*) FROM nt x"
+    "    CROSS JOIN LATERAL (VALUES ('u', x.user_id), ('q', x.queue), ('t', x.type)) v(d, k)"
+    "    GROUP BY 1, 2, 3;"
+    "  ELSIF TG_OP = 'DELETE' THEN"
+    "    INSERT INTO counts_delta (dim, key, status, n)"
+    "    SELECT v.d, v.k, x.status, -count(*) FROM ot x"
+    "    CROSS JOIN LATERAL (VALUES ('u', x.user_id), ('q', x.queue), ('t', x.type)) v(d, k)"
+    "    GROUP BY 1, 2, 3;"
+    "  ELSE"
+    "    INSERT INTO counts_delta (dim, key, status, n)"
+    "    SELECT v.d, v.k, x.s, sum(x.n) FROM ("
+    "      SELECT o.user_id u, o.queue q, o.type t, o.status s, -1 n FROM ot o"
+    "      UNION ALL SELECT w.user_id, w.queue, w.type, w.status, 1 FROM nt w) x"
+    "    CROSS JOIN LATERAL (VALUES ('u', x.u), ('q', x.q), ('t', x.t)) v(d, k)"
+    "    GROUP BY 1, 2, 3 HAVING sum(x.n) <> 0;"
+    "    INSERT INTO stats_minute SELECT w.completed_at / 60000, w.type,"
+    "      count(*) FILTER (WHERE w.status = 'completed'),"
+    "      count(*) FILTER (WHERE w.status = 'failed'), count(w.started_at),"
+    "      coalesce(sum(w.completed_at - w.started_at), 0)"
+    "    FROM nt w WHERE w.status IN ('completed','failed') AND w.completed_at = w.updated_at"
+    "    GROUP BY 1, 2;"
+    "    INSERT INTO stats_hist SELECT w.completed_at / 60000, w.type,"
+    "      jq_bucket(w.completed_at - w.started_at), count(*)"
+    "    FROM nt w WHERE w.status IN ('completed','failed')"
+    "      AND w.completed_at = w.updated_at AND w.started_at IS NOT NULL"
+    "    GROUP BY 1, 2, 3;"
+    "  END IF; RETURN NULL; END $$;"
+    "CREATE FUNCTION jq_compact() RETURNS void LANGUAGE plpgsql AS $$ BEGIN"
+    "  WITH d AS (DELETE FROM counts_delta RETURNING dim, key, status, n)"
+    "  INSERT INTO counts_base AS c (dim, key, status, n)"
+    "  SELECT dim, key, status, sum(n) FROM d GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    "  ON CONFLICT (dim, key, status) DO UPDATE SET n = c.n + excluded.n;"
+    "  WITH g AS (SELECT minute, type FROM stats_minute GROUP BY 1, 2 HAVING count(*) > 1),"
+    "    d AS (DELETE FROM stats_minute s USING g WHERE s.minute = g.minute"
+    "      AND s.type = g.type RETURNING s.*)"
+    "  INSERT INTO stats_minute SELECT minute, type, sum(completed), sum(failed), sum(dur_n),"
+    "    sum(dur_sum) FROM d GROUP BY 1, 2;"
+    "  WITH g AS (SELECT minute, type, bucket FROM stats_hist GROUP BY 1, 2, 3"
+    "      HAVING count(*) > 1),"
+    "    d AS (DELETE FROM stats_hist s USING g WHERE s.minute = g.minute AND s.type = g.type"
+    "      AND s.bucket = g.bucket RETURNING s.*)"
+    "  INSERT INTO stats_hist SELECT minute, type, bucket, sum(n) FROM d GROUP BY 1, 2, 3;"
+    "END $$;"
+    RLS("event_queue")
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public"
+    "  TO jobq_app, jobq_service;"
+    "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO jobq_app, jobq_service;",
 };
 enum { SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
 
