@@ -53,6 +53,7 @@ static const struct route routes[] = {
     {"POST", "/v1/tokens", A, 0, 2, api_tokens_create},
     {"DELETE", "/v1/tokens/{}", A, 0, 2, api_tokens_revoke},
     {"GET", "/v1/admin/store", A, 0, 0, api_admin_store},
+    {"GET", "/v1/admin/tables", A, 0, 1, api_admin_tables},
     {"GET", "/v1/admin/maintenance", A, 0, 0, api_admin_maint_report},
     {"POST", "/v1/admin/maintenance/{}", A, 0, 0, api_admin_maint_run},
     {"POST", "/v1/admin/clock", A, 0, 0, api_admin_clock},

@@ -84,6 +84,13 @@ TEST(rls_forgotten_user_filter_still_sees_only_own_rows)
     struct resp r;
     CHECK_EQ(ts_get(c.s, c.bob, a, &r), 404);
     resp_free(&r);
+    /* table health for admins (issue 7, bloat) */
+    CHECK_EQ(ts_req(c.s, "GET", "/v1/admin/tables", c.s->admin, NULL, &r), 200);
+    CHECK_STR_EQ(jstr(r.json, "backend"), "postgres");
+    CHECK(json_array_size(jpath(r.json, "tables")) >= 10);
+    resp_free(&r);
+    CHECK_EQ(ts_req(c.s, "GET", "/v1/admin/tables", c.bob, NULL, &r), 403);
+    resp_free(&r);
     testsrv_stop(c.s);
 }
 

@@ -103,6 +103,7 @@ void api_logs_list(struct req *q);
 void api_tokens_create(struct req *q);
 void api_tokens_revoke(struct req *q);
 void api_admin_store(struct req *q);
+void api_admin_tables(struct req *q);       /* pg_admin.c: table health */
 void api_admin_clock(struct req *q);
 /* ui.c: the dashboard, the OpenAPI document and the route table */
 void api_ui_index(struct req *q);

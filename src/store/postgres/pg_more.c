@@ -973,10 +973,12 @@ static const struct plan plans[] = {
     {"log_search", "SELECT * FROM job_logs WHERE tsv @@ to_tsquery('simple', 'x')"},
     {"events", "SELECT * FROM events WHERE id>0 ORDER BY id LIMIT 100"},
     /* not a plan: bloat health of jobq's tables, one line per table (run as is) */
+    /* one line per table, no spaces inside values (GET /v1/admin/tables parses it) */
     {"table_health", "!SELECT relname || ' live=' || n_live_tup || ' dead=' || n_dead_tup"
-                     " || ' last_autovacuum=' || coalesce(last_autovacuum::text, '-')"
-                     " || ' size=' || pg_size_pretty(pg_total_relation_size(relid))"
-                     " FROM pg_stat_user_tables ORDER BY n_dead_tup DESC"},
+                     " || ' last_autovacuum=' || coalesce(to_char(last_autovacuum AT TIME ZONE"
+                     " 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-')"
+                     " || ' size=' || pg_total_relation_size(relid)"
+                     " FROM pg_stat_user_tables ORDER BY n_dead_tup DESC, relname"},
 };
 
 struct explain_args { const char *sql; char *out; size_t cap; };
