@@ -10,6 +10,8 @@
 #   make bench              3 repetitions, full sizes (100,000 jobs; W3 20 s)
 #   QUICK=1 make bench      1 repetition, 10,000 jobs, W3 5 s, a short sweep
 #   SEED=1 make bench       also bench_latency (seed latency table; 1M jobs, long)
+#   SEARCH=1 make bench     also bench_search (search latencies on 1M jobs / 5M log lines, or
+#                           100k / 500k with QUICK=1; fills its own database under /tmp)
 # Knobs: REPS, TIMEOUT (300 s per run), WORKLOADS ("w1a w1b w2 w3"), SWEEP=0 to skip the
 #        sweep, BENCH_ARGS (extra bench_w args), JOBS (cmake -j).
 set -u
@@ -17,6 +19,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 QUICK=${QUICK:-0}
 SEED=${SEED:-0}
+SEARCH=${SEARCH:-0}
 if [ "$QUICK" = 1 ]; then REPS=${REPS:-1}; QARG=--quick; else REPS=${REPS:-3}; QARG=; fi
 TIMEOUT=${TIMEOUT:-300}
 WORKLOADS=${WORKLOADS:-"w1a w1b w2 w3"}
@@ -127,7 +130,7 @@ machine_line() {
 main() {
     mkdir -p bench/results
     log "building Release in $BUILD/"
-    build "$([ "$SEED" = 1 ] && echo bench_latency)" || { log "build failed"; exit 1; }
+    build "$([ "$SEED" = 1 ] && echo bench_latency) $([ "$SEARCH" = 1 ] && echo bench_search)" || { log "build failed"; exit 1; }
     log "run $RUN_ID: workloads [$WORKLOADS], $REPS rep(s)${QARG:+, quick}, timeout ${TIMEOUT}s"
     for wl in $WORKLOADS; do
         for rep in $(seq 1 "$REPS"); do run_one "$wl" "$rep" ""; done
@@ -140,6 +143,8 @@ main() {
         done
     fi
     [ "$SEED" = 1 ] && run_seed
+    # search latencies (bench_search starts and stops its own jobqd on its own database)
+    [ "$SEARCH" = 1 ] && "$BUILD/bench_search" $QARG | tee "bench/results/search-$RUN_ID.txt"
     echo
     echo "## jobq vs peers — run $RUN_ID (${REPS} rep(s), medians${QARG:+; QUICK: 10,000 jobs, W3 5 s})"
     echo
