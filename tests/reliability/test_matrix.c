@@ -67,6 +67,7 @@ static const struct row EXPECT[] = {
     { "POST", "/v1/admin/maintenance/{}", F_TASK, "", NULL, { 403, 403, 403, 200 } },
     { "POST", "/v1/admin/clock", F_NONE, "", "{\"advance_ms\":0}", { 403, 403, 403, 200 } },
     { "GET", "/v1/admin/routes", F_NONE, "", NULL, { 403, 403, 403, 200 } },
+    { "GET", "/v1/admin/tables", F_NONE, "", NULL, { 403, 403, 403, 200 } },
     { "GET", "/v1/openapi.json", F_NONE, "", NULL, { 200, 200, 200, 200 } },
     { "GET", "/readyz", F_NONE, "", NULL, OPEN_ALL(200) },
     /* /metrics checks its own token (admin or --metrics-token): a valid user or worker
