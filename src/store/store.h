@@ -78,6 +78,7 @@ struct job_list {
     struct job *jobs;
     int n;
     int64_t total;         /* total_count for the filter; -1 if not asked */
+    bool total_capped;     /* an unselective search stopped counting at total */
 };
 void job_list_fini(struct job_list *l);
 

@@ -3,6 +3,7 @@
  * malformed queries, and statement counts that do not grow with the hits. */
 #include <curl/curl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -192,6 +193,47 @@ TEST(search_statements_do_not_grow_with_hits)
     CHECK_EQ(get_q(c.s, c.alice, "/v1/jobs", "params", "{\"k\":\"many\"}", NULL, &r), 200);
     CHECK_EQ(found(&r, "jobs"), 30);
     CHECK_EQ(r.statements, st2);
+    resp_free(&r);
+    testsrv_stop(c.s);
+}
+
+/* Over 1,000 candidates the search walks the listing order instead of sorting
+ * every candidate: same answers, same statement count. */
+TEST(unselective_containment_walks_the_listing)
+{
+    struct st_ctx c = st_setup();
+    const char *u = ts_token_limit(c.s, "many", "user", 0);
+    enum { N = 1100 };
+    char *batch = malloc(80 * 1000);
+    REQUIRE(batch != NULL);
+    for (int b = 0; b < 2; b++) {
+        int len = snprintf(batch, 80 * 1000, "{\"jobs\":[");
+        for (int i = 0; i < (b ? N - 1000 : 1000); i++)
+            len += snprintf(batch + len, 80 * 1000 - (size_t)len, "%s{\"type\":\"w\","
+                            "\"params\":{\"region\":\"eu\",\"i\":%d}}", i ? "," : "",
+                            b * 1000 + i);
+        snprintf(batch + len, 80 * 1000 - (size_t)len, "]}");
+        struct resp r;
+        REQUIRE_EQ(ts_req(c.s, "POST", "/v1/jobs/batch", u, batch, &r), 201);
+        resp_free(&r);
+    }
+    free(batch);
+    char one[TS_ID_MAX];
+    st_enq(c.s, u, one, "{\"type\":\"w\",\"params\":{\"region\":\"us\",\"i\":-1}}");
+    struct resp r;
+    CHECK_EQ(get_q(c.s, u, "/v1/jobs", "params", "{\"region\":\"eu\"}", "limit=10", &r), 200);
+    CHECK_EQ(found(&r, "jobs"), 10);
+    CHECK_EQ(jint(r.json, "total_count"), N);
+    CHECK_EQ(jint(r.json, "jobs.0.params.i"), N - 1);               /* newest first */
+    CHECK(jpath(r.json, "total_count_capped") == NULL);             /* under the cap: exact */
+    long walk = r.statements;
+    resp_free(&r);
+    CHECK_EQ(get_q(c.s, u, "/v1/jobs", "params", "{\"region\":\"us\"}", "limit=10", &r), 200);
+    CHECK_EQ(found(&r, "jobs"), 1);
+    CHECK_EQ(r.statements, walk);                                   /* probe, page, count */
+    resp_free(&r);
+    CHECK_EQ(get_q(c.s, c.bob, "/v1/jobs", "params", "{\"region\":\"eu\"}", NULL, &r), 200);
+    CHECK_EQ(found(&r, "jobs"), 0);                                 /* never another user's */
     resp_free(&r);
     testsrv_stop(c.s);
 }

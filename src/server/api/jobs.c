@@ -493,9 +493,12 @@ void api_jobs_list(struct req *q)
         cursor_encode(&nc, text);
         next = json_string(text);
     }
-    reply_json(q, 200, json_pack("{s:o, s:I, s:i, s:i, s:o}", "jobs", jobs, "total_count",
-                                 (json_int_t)l.total, "limit", f.limit, "offset", f.offset,
-                                 "next_cursor", next));
+    json_t *body = json_pack("{s:o, s:I, s:i, s:i, s:o}", "jobs", jobs, "total_count",
+                             (json_int_t)l.total, "limit", f.limit, "offset", f.offset,
+                             "next_cursor", next);
+    if (l.total_capped)      /* an unselective search counts only up to the cap */
+        json_object_set_new(body, "total_count_capped", json_true());
+    reply_json(q, 200, body);
     job_list_fini(&l);
 }
 

@@ -351,7 +351,7 @@ static void copy_job(struct job *dst, const struct job *src)
 static jq_err batch_order(const struct batch_req *in, const PGresult *r, struct job_list *out)
 {
     int n = PQntuples(r), next_new = 0;
-    struct job_list rows = {calloc((size_t)n + 1, sizeof *rows.jobs), 0, -1};
+    struct job_list rows = {.jobs = calloc((size_t)n + 1, sizeof *rows.jobs), .total = -1};
     char **keys = calloc((size_t)n + 1, sizeof *keys);
     out->jobs = calloc((size_t)in->n, sizeof *out->jobs);
     jq_err err = rows.jobs && keys && out->jobs ? JQ_E_OK : JQ_E_NOMEM;

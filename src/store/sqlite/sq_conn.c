@@ -587,6 +587,12 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_EVENTS_BOUNDS] = "SELECT (SELECT min(id) FROM events), (SELECT max(id) FROM events)",
     [ST_EVENTS_PRUNE] = "DELETE FROM events WHERE id IN (SELECT id FROM events"
                         " WHERE created_at<?1 ORDER BY id LIMIT ?2)",
+    /* how many candidates the first leaf's term has (up to SEARCH_PROBE): ?1 query,
+     * ?2 user or NULL, ?3 'p' | 'r' */
+    [ST_TERM_PROBE] =
+        "SELECT count(*) FROM (SELECT 1 FROM job_terms WHERE term = (SELECT jq_term(?3, fullkey,"
+        " type, atom) FROM json_tree(?1) WHERE type NOT IN ('object','array') LIMIT 1)"
+        " AND (?2 IS NULL OR user_id = ?2) LIMIT 1000)",
     [ST_LOG_QUERY_OK] = "SELECT 1 FROM job_logs_fts WHERE job_logs_fts MATCH ?1 LIMIT 1",
     [ST_LOG_SEARCH] =
         "SELECT l.id, l.job_id, l.created_at, l.level, l.message, l.metadata,"
@@ -789,11 +795,15 @@ sqlite3_stmt *sq__list_st(struct conn *cn, struct sctx *c, int mask)
     char sql[2048];
     const char *dir = mask & LF_ASC ? "ASC" : "DESC";
     const char *in_user = mask & LF_USER ? " AND user_id = ?1" : "";
-    /* a search starts from its candidates (by id), then sorts them, rather than
-     * walk the listing index and test every job */
-    int n = snprintf(sql, sizeof sql, "SELECT %s FROM jobs%s WHERE 1",
-                     mask & LF_COUNT ? "count(*)" : JOB_COLS,
-                     mask & SEARCHES ? " INDEXED BY sqlite_autoindex_jobs_1" : "");
+    /* a selective search starts from its candidates (by id), then sorts them; an
+     * unselective one (LF_WALK: the probe found many candidates) walks the listing
+     * index and tests each job, stopping at the page (or the count cap) */
+    bool by_id = (mask & SEARCHES) && !(mask & LF_WALK);
+    int n = (mask & LF_COUNT) && (mask & LF_WALK)
+                ? snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE 1")
+                : snprintf(sql, sizeof sql, "SELECT %s FROM jobs%s WHERE 1",
+                           mask & LF_COUNT ? "count(*)" : JOB_COLS,
+                           by_id ? " INDEXED BY sqlite_autoindex_jobs_1" : "");
     if (mask & LF_USER)
         n += snprintf(sql + n, sizeof sql - n, " AND user_id=?1");
     if (mask & LF_STATUS)
@@ -805,9 +815,13 @@ sqlite3_stmt *sq__list_st(struct conn *cn, struct sctx *c, int mask)
     if (mask & LF_AFTER)
         n += snprintf(sql + n, sizeof sql - n, " AND (created_at, id) %s (?7, ?8)",
                       mask & LF_ASC ? ">" : "<");
-    if (mask & LF_PARAMS)
+    if ((mask & LF_PARAMS) && (mask & LF_WALK))
+        n += snprintf(sql + n, sizeof sql - n, " AND jq_contains(params, ?9)");
+    else if (mask & LF_PARAMS)
         n += snprintf(sql + n, sizeof sql - n, CONTAINS("p", "params", "?9"), in_user);
-    if (mask & LF_RESULT)
+    if ((mask & LF_RESULT) && (mask & LF_WALK))
+        n += snprintf(sql + n, sizeof sql - n, " AND jq_contains(result, ?10)");
+    else if (mask & LF_RESULT)
         n += snprintf(sql + n, sizeof sql - n, CONTAINS("r", "result", "?10"), in_user);
     if (mask & LF_LOGQ)
         n += snprintf(sql + n, sizeof sql - n, " AND id IN (SELECT l.job_id FROM job_logs_fts"
@@ -816,6 +830,8 @@ sqlite3_stmt *sq__list_st(struct conn *cn, struct sctx *c, int mask)
     if (!(mask & LF_COUNT))
         snprintf(sql + n, sizeof sql - n, " ORDER BY created_at %s, id %s LIMIT ?5 OFFSET ?6",
                  dir, dir);
+    else if (mask & LF_WALK)
+        snprintf(sql + n, sizeof sql - n, " LIMIT %d)", SEARCH_COUNT_CAP);
     return prepare(cn, &cn->list[mask], sql);
 }
 
@@ -912,7 +928,9 @@ static const struct plan_name plans[] = {
     {"parents", ST_PARENTS, -1}, {"schedules_due", ST_SC_DUE, -1},
     {"workflow_steps", ST_WF_STEPS, -1}, {"log_search", ST_LOG_SEARCH, -1},
     {"list_user_params", -1, LF_USER | LF_PARAMS}, {"list_all_result", -1, LF_RESULT},
-    {"list_user_logq", -1, LF_USER | LF_LOGQ}, {"events", ST_EVENTS_AFTER, -1},
+    {"list_user_logq", -1, LF_USER | LF_LOGQ},
+    {"walk_user_params", -1, LF_USER | LF_PARAMS | LF_WALK},
+    {"walk_all_params", -1, LF_PARAMS | LF_WALK}, {"term_probe", ST_TERM_PROBE, -1}, {"events", ST_EVENTS_AFTER, -1},
     {"events_prune", ST_EVENTS_PRUNE, -1}, {"next_lease", ST_NEXT_LEASE, -1},
     {"next_expiry", ST_NEXT_EXPIRY, -1}, {"events_job", ST_EVENTS_JOB, -1}, {"complete_many", ST_COMPLETE_MANY, -1},
     {"fail_many", ST_FAIL_MANY, -1}, {"has_due", ST_HAS_DUE, -1}, {"batch_existing", ST_BATCH_EXISTING, -1},

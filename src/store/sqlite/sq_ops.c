@@ -629,7 +629,7 @@ static jq_err count_jobs(struct conn *cn, struct sctx *c, const struct job_filte
         sq__bind_opt_text(st, 3, f->status >= 0 ? job_status_name(f->status) : NULL);
     } else {
         if (!(st = sq__list_st(cn, c, (mask & ~(LF_ASC | LF_AFTER)) | LF_COUNT)))
-            return JQ_E_STORAGE;
+            return JQ_E_STORAGE;   /* LF_WALK: stops at SEARCH_COUNT_CAP */
         bind_filter(st, f);
     }
     int rc = sqlite3_step(st);
@@ -638,12 +638,37 @@ static jq_err count_jobs(struct conn *cn, struct sctx *c, const struct job_filte
     return rc == SQLITE_ROW ? JQ_E_OK : sq__rc(cn, rc, "count");
 }
 
+/* True if the containment query q (prefix 'p' params, 'r' result) has at least
+ * SEARCH_PROBE candidates: then walking the listing order finds a page sooner. */
+static jq_err many_candidates(struct conn *cn, struct sctx *c, const char *q, const char *user,
+                              const char *prefix, bool *many)
+{
+    sqlite3_stmt *st = sq__st(cn, c, ST_TERM_PROBE);
+    if (!st)
+        return JQ_E_STORAGE;
+    sqlite3_bind_text(st, 1, q, -1, SQLITE_STATIC);
+    sq__bind_opt_text(st, 2, user);
+    sqlite3_bind_text(st, 3, prefix, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *many = rc == SQLITE_ROW && sqlite3_column_int(st, 0) >= SEARCH_PROBE;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? JQ_E_OK : sq__rc(cn, rc, "term probe");
+}
+
 static jq_err r_list(struct conn *cn, struct sctx *c, void *arg)
 {
     struct list_args *a = arg;
     const struct job_filter *f = a->f;
-    int mask = (f->user_id ? LF_USER : 0) | (f->status >= 0 ? LF_STATUS : 0) |
-               (f->type ? LF_TYPE : 0) | (f->queue ? LF_QUEUE : 0) | (f->asc ? LF_ASC : 0) |
+    bool walk = false;
+    if (f->params_q || f->result_q) {        /* one probe, whatever the page size */
+        jq_err err = many_candidates(cn, c, f->params_q ? f->params_q : f->result_q, f->user_id,
+                                     f->params_q ? "p" : "r", &walk);
+        if (err)
+            return err;
+        walk = walk && !f->log_q;            /* an FTS filter is selective enough to drive */
+    }
+    int mask = (walk ? LF_WALK : 0) | (f->user_id ? LF_USER : 0) |
+               (f->status >= 0 ? LF_STATUS : 0) | (f->type ? LF_TYPE : 0) | (f->queue ? LF_QUEUE : 0) | (f->asc ? LF_ASC : 0) |
                (f->after ? LF_AFTER : 0) | (f->params_q ? LF_PARAMS : 0) |
                (f->result_q ? LF_RESULT : 0) | (f->log_q ? LF_LOGQ : 0);
     sqlite3_stmt *st = sq__list_st(cn, c, mask);
@@ -660,6 +685,7 @@ static jq_err r_list(struct conn *cn, struct sctx *c, void *arg)
     a->out->total = -1;
     if (!err && f->want_total)
         err = count_jobs(cn, c, f, mask, &a->out->total);
+    a->out->total_capped = walk && a->out->total >= SEARCH_COUNT_CAP;
     return err;
 }
 
