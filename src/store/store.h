@@ -301,6 +301,7 @@ extern const double store_commit_bounds[COMMIT_BUCKETS - 1];  /* seconds per com
 struct store_counters {
     uint64_t ops, commits, fsync_us;
     uint64_t slow_statements;
+    int64_t last_full_ms;              /* monotonic ms of the last disk-full error, 0 = never */
     uint64_t group[GROUP_BUCKETS];     /* commits by operations in the group */
     uint64_t commit[COMMIT_BUCKETS];   /* commits by duration */
 };

@@ -134,6 +134,12 @@ TEST(t9_disk_full_507_reads_go_on_writes_recover)
     long cst = st_post0(s, wk, id, "complete", body);
     CHECK(cst == 507 || cst == 200);                  /* a small write may still fit a WAL frame */
 
+    /* liveness says so, without asking for a restart that would not help */
+    CHECK_EQ(ts_req(s, "GET", "/healthz", NULL, NULL, &r), 200);
+    CHECK_STR_EQ(jstr(r.json, "status"), "degraded");
+    CHECK_STR_EQ(jstr(r.json, "reason"), "storage_full");
+    resp_free(&r);
+
     /* reads keep working */
     CHECK_EQ(ts_get(s, u, acked[0], &r), 200);
     resp_free(&r);

@@ -11,9 +11,18 @@
 #include "server/maint.h"
 #include "server/metrics.h"
 
+enum { DEGRADED_FOR_MS = 60000 };   /* a disk-full error keeps /healthz degraded this long */
+
+/* Liveness: 200 while the process serves; "degraded" (still 200: restarting would not
+ * help) for a minute after the disk was full. */
 void api_health(struct req *q)
 {
-    reply_json(q, 200, json_pack("{s:s}", "status", "ok"));
+    struct store_counters c;
+    store_counters(q->d->st, &c);
+    bool full = c.last_full_ms && clock_mono_ms() - c.last_full_ms < DEGRADED_FOR_MS;
+    reply_json(q, 200, full ? json_pack("{s:s, s:s}", "status", "degraded", "reason",
+                                        "storage_full")
+                            : json_pack("{s:s}", "status", "ok"));
 }
 
 void api_admin_store(struct req *q)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -841,6 +842,8 @@ jq_err sq__rc(struct conn *cn, int rc, const char *what)
     log_error("sqlite: %s: %s (%d)", what, sqlite3_errmsg(cn->db), rc);
     if (base == SQLITE_NOMEM)
         return JQ_E_NOMEM;
+    if (base == SQLITE_FULL && cn->owner)   /* /healthz reports "degraded" for a while */
+        atomic_store(&cn->owner->last_full_ms, clock_mono_ms());
     if (base == SQLITE_FULL)
         return JQ_E_FULL;          /* 507 storage_full */
     return JQ_E_STORAGE;

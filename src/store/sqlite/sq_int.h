@@ -89,6 +89,7 @@ struct sq {
     store_notify_fn notify;
     void *notify_arg;
     _Atomic uint64_t ops, commits, fsync_us, slow;
+    _Atomic int64_t last_full_ms;    /* monotonic ms of the last SQLITE_FULL, 0 = never */
     _Atomic uint64_t group_hist[GROUP_BUCKETS], commit_hist[COMMIT_BUCKETS];
 };
 

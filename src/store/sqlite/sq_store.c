@@ -128,6 +128,7 @@ static void sq_counters(void *self, struct store_counters *out)
     out->commits = atomic_load(&s->commits);
     out->fsync_us = atomic_load(&s->fsync_us);
     out->slow_statements = atomic_load(&s->slow);
+    out->last_full_ms = atomic_load(&s->last_full_ms);
     for (int i = 0; i < GROUP_BUCKETS; i++)
         out->group[i] = atomic_load(&s->group_hist[i]);
     for (int i = 0; i < COMMIT_BUCKETS; i++)
