@@ -13,8 +13,9 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "store/stats_doc.h"
 
-enum { HOUR_MS = 3600000, MINUTE_MS = 60000, HIST_BUCKETS = 32 };
+enum { HOUR_MS = 3600000, MINUTE_MS = 60000 };
 
 /* Runs sql and hands back its result (NULL on error, with *err set). */
 static PGresult *rows(struct pgconn *cn, struct sctx *c, const char *sql, const struct pp *p,
@@ -25,33 +26,6 @@ static PGresult *rows(struct pgconn *cn, struct sctx *c, const char *sql, const 
 
 /* --- statistics (the same document as the SQLite backend's) --- */
 
-static json_t *zero_counts(void)
-{
-    json_t *o = json_object();
-    for (int s = 0; s < JOB__NSTATUS; s++)
-        json_object_set_new(o, job_status_name(s), json_integer(0));
-    json_object_set_new(o, "total", json_integer(0));
-    return o;
-}
-
-static void add_count(json_t *counts, const char *status, json_int_t n)
-{
-    json_t *v = json_object_get(counts, status), *t = json_object_get(counts, "total");
-    if (v)
-        json_integer_set(v, json_integer_value(v) + n);
-    json_integer_set(t, json_integer_value(t) + n);
-}
-
-static json_t *entry(json_t *map, const char *name)
-{
-    json_t *e = json_object_get(map, name);
-    if (!e) {
-        e = zero_counts();
-        json_object_set_new(map, name, e);
-    }
-    return e;
-}
-
 static jq_err dim_counts(struct pgconn *cn, struct sctx *c, json_t *counts, json_t *queues,
                          json_t *types)
 {
@@ -61,9 +35,9 @@ static jq_err dim_counts(struct pgconn *cn, struct sctx *c, json_t *counts, json
     for (int i = 0; r && i < PQntuples(r); i++) {
         const char *dim = PQgetvalue(r, i, 0), *status = PQgetvalue(r, i, 2);
         json_int_t n = pg__int(r, i, 3);
-        add_count(entry(dim[0] == 'q' ? queues : types, PQgetvalue(r, i, 1)), status, n);
+        stats_add_count(stats_entry(dim[0] == 'q' ? queues : types, PQgetvalue(r, i, 1)), status, n);
         if (dim[0] == 'q')
-            add_count(counts, status, n);
+            stats_add_count(counts, status, n);
     }
     PQclear(r);
     return err;
@@ -79,7 +53,7 @@ static jq_err oldest_due(struct pgconn *cn, struct sctx *c, json_t *queues, int6
                        " WHERE c.dim='q' AND c.status='pending' AND c.n>0", &p, &err);
     *oldest = 0;
     for (int i = 0; r && i < PQntuples(r); i++) {
-        json_t *q = entry(queues, PQgetvalue(r, i, 0));
+        json_t *q = stats_entry(queues, PQgetvalue(r, i, 0));
         bool none = pg__null(r, i, 1);
         int64_t t = pg__int(r, i, 1);
         json_object_set_new(q, "oldest_pending_age_ms",
@@ -100,7 +74,7 @@ static jq_err type_outcomes(struct pgconn *cn, struct sctx *c, json_t *types)
                        " sum(dur_sum) FROM stats_minute WHERE minute>=$1::bigint/60000"
                        " GROUP BY type", &p, &err);
     for (int i = 0; r && i < PQntuples(r); i++) {
-        json_t *t = entry(types, PQgetvalue(r, i, 0));
+        json_t *t = stats_entry(types, PQgetvalue(r, i, 0));
         int64_t n = pg__int(r, i, 3), sum = pg__int(r, i, 4);
         json_object_set_new(t, "completed_last_hour", json_integer(pg__int(r, i, 1)));
         json_object_set_new(t, "failed_last_hour", json_integer(pg__int(r, i, 2)));
@@ -109,28 +83,6 @@ static jq_err type_outcomes(struct pgconn *cn, struct sctx *c, json_t *types)
     }
     PQclear(r);
     return err;
-}
-
-static double p95_of(const int64_t h[HIST_BUCKETS])
-{
-    int64_t total = 0, seen = 0;
-    for (int b = 0; b < HIST_BUCKETS; b++)
-        total += h[b];
-    double want = 0.95 * (double)total;
-    for (int b = 0; b < HIST_BUCKETS; b++) {
-        if (seen + h[b] >= want && h[b] > 0) {
-            double lo = b ? ldexp(1, b - 1) : 0, hi = b ? ldexp(1, b) : 0;
-            return lo + (hi - lo) * ((want - (double)seen) / (double)h[b]);
-        }
-        seen += h[b];
-    }
-    return 0;
-}
-
-static void put_p95(json_t *types, const char *type, const int64_t h[HIST_BUCKETS])
-{
-    if (type[0])
-        json_object_set_new(entry(types, type), "p95_duration_ms", json_real(round(p95_of(h))));
 }
 
 static jq_err type_p95(struct pgconn *cn, struct sctx *c, json_t *types)
@@ -142,19 +94,19 @@ static jq_err type_p95(struct pgconn *cn, struct sctx *c, json_t *types)
                        " WHERE minute>=$1::bigint/60000 GROUP BY type, bucket"
                        " ORDER BY type, bucket", &p, &err);
     char type[NAME_MAX_LEN + 1] = "";
-    int64_t h[HIST_BUCKETS] = {0};
+    int64_t h[STATS_HIST_BUCKETS] = {0};
     for (int i = 0; r && i < PQntuples(r); i++) {
         const char *t = PQgetvalue(r, i, 0);
         if (strcmp(t, type) != 0) {
-            put_p95(types, type, h);
+            stats_put_p95(types, type, h);
             snprintf(type, sizeof type, "%s", t);
             memset(h, 0, sizeof h);
         }
         int64_t b = pg__int(r, i, 1);
-        if (b >= 0 && b < HIST_BUCKETS)
+        if (b >= 0 && b < STATS_HIST_BUCKETS)
             h[b] += pg__int(r, i, 2);
     }
-    put_p95(types, type, h);
+    stats_put_p95(types, type, h);
     PQclear(r);
     return err;
 }
@@ -177,40 +129,8 @@ static jq_err throughput(struct pgconn *cn, struct sctx *c, json_t *out)
         }
     }
     PQclear(r);
-    for (int i = 0; i < 60; i++) {
-        char t[TIME_STR_MAX];
-        time_fmt((first + i) * MINUTE_MS, t);
-        json_array_append_new(out, json_pack("{s:s, s:I, s:I}", "minute", t, "completed",
-                                             (json_int_t)done[i], "failed", (json_int_t)failed[i]));
-    }
+    stats_throughput(out, first, done, failed);
     return err;
-}
-
-static json_t *as_list(json_t *map, const char *name)
-{
-    json_t *arr = json_array(), *v;
-    const char *k;
-    json_object_foreach(map, k, v) {
-        json_object_set_new(v, name, json_string(k));
-        json_array_append(arr, v);
-    }
-    json_decref(map);
-    return arr;
-}
-
-static void type_defaults(json_t *types)
-{
-    const char *k;
-    json_t *t;
-    json_object_foreach(types, k, t) {
-        if (!json_object_get(t, "completed_last_hour")) {
-            json_object_set_new(t, "completed_last_hour", json_integer(0));
-            json_object_set_new(t, "failed_last_hour", json_integer(0));
-            json_object_set_new(t, "avg_duration_ms", json_null());
-        }
-        if (!json_object_get(t, "p95_duration_ms"))
-            json_object_set_new(t, "p95_duration_ms", json_null());
-    }
 }
 
 static jq_err global_stats(struct pgconn *cn, struct sctx *c, json_t *doc, json_t *counts)
@@ -228,9 +148,9 @@ static jq_err global_stats(struct pgconn *cn, struct sctx *c, json_t *doc, json_
         err = throughput(cn, c, tp);
     json_object_set_new(doc, "oldest_pending_age_ms",
                         oldest ? json_integer(c->now_ms - oldest) : json_null());
-    type_defaults(types);
-    json_object_set_new(doc, "queues", as_list(queues, "queue"));
-    json_object_set_new(doc, "types", as_list(types, "type"));
+    stats_type_defaults(types);
+    json_object_set_new(doc, "queues", stats_as_list(queues, "queue"));
+    json_object_set_new(doc, "types", stats_as_list(types, "type"));
     json_object_set_new(doc, "throughput", tp);
     return err;
 }
@@ -244,7 +164,7 @@ static jq_err user_stats(struct pgconn *cn, struct sctx *c, const char *user, js
     PGresult *r = rows(cn, c, "SELECT status, n FROM counts WHERE dim='u' AND key=$1", &p,
                        &err);
     for (int i = 0; r && i < PQntuples(r); i++)
-        add_count(counts, PQgetvalue(r, i, 0), pg__int(r, i, 1));
+        stats_add_count(counts, PQgetvalue(r, i, 0), pg__int(r, i, 1));
     PQclear(r);
     if (err)
         return err;
@@ -264,7 +184,7 @@ static jq_err r_stats(struct pgconn *cn, struct sctx *c, void *arg)
 {
     struct stats_args *a = arg;
     json_decref(a->doc);
-    json_t *counts = zero_counts();
+    json_t *counts = stats_zero_counts();
     a->doc = json_pack("{s:s, s:o}", "scope", a->scope ? "user" : "global", "counts", counts);
     return a->scope ? user_stats(cn, c, a->scope, a->doc, counts)
                     : global_stats(cn, c, a->doc, counts);

@@ -11,38 +11,11 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "store/stats_doc.h"
 
-enum { HOUR_MS = 3600000, MINUTE_MS = 60000, HIST_BUCKETS = 32 };
+enum { HOUR_MS = 3600000, MINUTE_MS = 60000 };
 
 /* --- statistics --- */
-
-static json_t *zero_counts(void)
-{
-    json_t *o = json_object();
-    for (int s = 0; s < JOB__NSTATUS; s++)
-        json_object_set_new(o, job_status_name(s), json_integer(0));
-    json_object_set_new(o, "total", json_integer(0));
-    return o;
-}
-
-static void add_count(json_t *counts, const char *status, json_int_t n)
-{
-    json_t *v = json_object_get(counts, status), *t = json_object_get(counts, "total");
-    if (v)
-        json_integer_set(v, json_integer_value(v) + n);
-    json_integer_set(t, json_integer_value(t) + n);
-}
-
-/* The entry of name in an object of objects, made with zero counts on first use. */
-static json_t *entry(json_t *map, const char *name)
-{
-    json_t *e = json_object_get(map, name);
-    if (!e) {
-        e = zero_counts();
-        json_object_set_new(map, name, e);
-    }
-    return e;
-}
 
 static jq_err user_counts(struct conn *cn, struct sctx *c, const char *user, json_t *counts)
 {
@@ -52,7 +25,8 @@ static jq_err user_counts(struct conn *cn, struct sctx *c, const char *user, jso
     sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        add_count(counts, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
+        stats_add_count(counts, (const char *)sqlite3_column_text(st, 0),
+                        sqlite3_column_int64(st, 1));
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "user counts");
 }
@@ -70,9 +44,9 @@ static jq_err dim_counts(struct conn *cn, struct sctx *c, json_t *counts, json_t
         const char *key = (const char *)sqlite3_column_text(st, 1);
         const char *status = (const char *)sqlite3_column_text(st, 2);
         json_int_t n = sqlite3_column_int64(st, 3);
-        add_count(entry(dim[0] == 'q' ? queues : types, key), status, n);
+        stats_add_count(stats_entry(dim[0] == 'q' ? queues : types, key), status, n);
         if (dim[0] == 'q')
-            add_count(counts, status, n);
+            stats_add_count(counts, status, n);
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "dim counts");
@@ -88,7 +62,7 @@ static jq_err oldest_due(struct conn *cn, struct sctx *c, json_t *queues, int64_
     int rc;
     *oldest = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *q = entry(queues, (const char *)sqlite3_column_text(st, 0));
+        json_t *q = stats_entry(queues, (const char *)sqlite3_column_text(st, 0));
         bool none = sqlite3_column_type(st, 1) == SQLITE_NULL;
         int64_t t = sqlite3_column_int64(st, 1);
         json_object_set_new(q, "oldest_pending_age_ms",
@@ -109,7 +83,7 @@ static jq_err type_outcomes(struct conn *cn, struct sctx *c, json_t *types)
     sqlite3_bind_int64(st, 1, c->now_ms - HOUR_MS);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *t = entry(types, (const char *)sqlite3_column_text(st, 0));
+        json_t *t = stats_entry(types, (const char *)sqlite3_column_text(st, 0));
         int64_t n = sqlite3_column_int64(st, 3), sum = sqlite3_column_int64(st, 4);
         json_object_set_new(t, "completed_last_hour", json_integer(sqlite3_column_int64(st, 1)));
         json_object_set_new(t, "failed_last_hour", json_integer(sqlite3_column_int64(st, 2)));
@@ -120,30 +94,6 @@ static jq_err type_outcomes(struct conn *cn, struct sctx *c, json_t *types)
     return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "type outcomes");
 }
 
-/* p95 from the log2 histogram: the upper edge of the bucket holding the 95th
- * percentile, interpolated linearly inside the bucket. */
-static double p95_of(const int64_t h[HIST_BUCKETS])
-{
-    int64_t total = 0, seen = 0;
-    for (int b = 0; b < HIST_BUCKETS; b++)
-        total += h[b];
-    double want = 0.95 * (double)total;
-    for (int b = 0; b < HIST_BUCKETS; b++) {
-        if (seen + h[b] >= want && h[b] > 0) {
-            double lo = b ? ldexp(1, b - 1) : 0, hi = b ? ldexp(1, b) : 0;
-            return lo + (hi - lo) * ((want - (double)seen) / (double)h[b]);
-        }
-        seen += h[b];
-    }
-    return 0;
-}
-
-static void put_p95(json_t *types, const char *type, const int64_t h[HIST_BUCKETS])
-{
-    if (type[0])
-        json_object_set_new(entry(types, type), "p95_duration_ms", json_real(round(p95_of(h))));
-}
-
 static jq_err type_p95(struct conn *cn, struct sctx *c, json_t *types)
 {
     sqlite3_stmt *st = sq__st(cn, c, ST_STATS_HIST);
@@ -151,20 +101,20 @@ static jq_err type_p95(struct conn *cn, struct sctx *c, json_t *types)
         return JQ_E_STORAGE;
     sqlite3_bind_int64(st, 1, c->now_ms - HOUR_MS);
     char type[NAME_MAX_LEN + 1] = "";
-    int64_t h[HIST_BUCKETS] = {0};
+    int64_t h[STATS_HIST_BUCKETS] = {0};
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {   /* rows come grouped by type */
         const char *t = (const char *)sqlite3_column_text(st, 0);
         if (strcmp(t, type) != 0) {
-            put_p95(types, type, h);
+            stats_put_p95(types, type, h);
             snprintf(type, sizeof type, "%s", t);
             memset(h, 0, sizeof h);
         }
         int b = sqlite3_column_int(st, 1);
-        if (b >= 0 && b < HIST_BUCKETS)
+        if (b >= 0 && b < STATS_HIST_BUCKETS)
             h[b] += sqlite3_column_int64(st, 2);
     }
-    put_p95(types, type, h);
+    stats_put_p95(types, type, h);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "type p95");
 }
@@ -186,42 +136,8 @@ static jq_err throughput(struct conn *cn, struct sctx *c, json_t *out)
         }
     }
     sqlite3_reset(st);
-    for (int i = 0; i < 60; i++) {
-        char t[TIME_STR_MAX];
-        time_fmt((first + i) * MINUTE_MS, t);
-        json_array_append_new(out, json_pack("{s:s, s:I, s:I}", "minute", t, "completed",
-                                             (json_int_t)done[i], "failed", (json_int_t)failed[i]));
-    }
+    stats_throughput(out, first, done, failed);
     return rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, "throughput");
-}
-
-/* {"a":{...},"b":{...}} -> [{"<name>":"a",...},...] */
-static json_t *as_list(json_t *map, const char *name)
-{
-    json_t *arr = json_array(), *v;
-    const char *k;
-    json_object_foreach(map, k, v) {
-        json_object_set_new(v, name, json_string(k));
-        json_array_append(arr, v);
-    }
-    json_decref(map);
-    return arr;
-}
-
-/* Types seen only in counters still show every member. */
-static void type_defaults(json_t *types)
-{
-    const char *k;
-    json_t *t;
-    json_object_foreach(types, k, t) {
-        if (!json_object_get(t, "completed_last_hour")) {
-            json_object_set_new(t, "completed_last_hour", json_integer(0));
-            json_object_set_new(t, "failed_last_hour", json_integer(0));
-            json_object_set_new(t, "avg_duration_ms", json_null());
-        }
-        if (!json_object_get(t, "p95_duration_ms"))
-            json_object_set_new(t, "p95_duration_ms", json_null());
-    }
 }
 
 struct stats_args { const char *scope; json_t *doc; };
@@ -241,9 +157,9 @@ static jq_err global_stats(struct conn *cn, struct sctx *c, json_t *doc, json_t 
         err = throughput(cn, c, tp);
     json_object_set_new(doc, "oldest_pending_age_ms",
                         oldest ? json_integer(c->now_ms - oldest) : json_null());
-    type_defaults(types);
-    json_object_set_new(doc, "queues", as_list(queues, "queue"));
-    json_object_set_new(doc, "types", as_list(types, "type"));
+    stats_type_defaults(types);
+    json_object_set_new(doc, "queues", stats_as_list(queues, "queue"));
+    json_object_set_new(doc, "types", stats_as_list(types, "type"));
     json_object_set_new(doc, "throughput", tp);
     return err;
 }
@@ -268,7 +184,7 @@ static jq_err user_stats(struct conn *cn, struct sctx *c, const char *user, json
 static jq_err r_stats(struct conn *cn, struct sctx *c, void *arg)
 {
     struct stats_args *a = arg;
-    json_t *counts = zero_counts();
+    json_t *counts = stats_zero_counts();
     a->doc = json_pack("{s:s, s:o}", "scope", a->scope ? "user" : "global", "counts", counts);
     return a->scope ? user_stats(cn, c, a->scope, a->doc, counts)
                     : global_stats(cn, c, a->doc, counts);
