@@ -107,7 +107,8 @@ bool cron_parse(const char *text, struct cron *c, char *why, size_t cap)
             p++;
         size_t len = strcspn(p, " \t");
         if (!field_parse(p, len, i, &bits[i], &any[i])) {
-            snprintf(why, cap, "%s field '%.*s' is not valid", names[i], (int)(len > 40 ? 40 : len), p);
+            snprintf(why, cap, "%s field '%.*s' is not valid", names[i],
+                     (int)(len > 40 ? 40 : len), p);
             return false;
         }
         p += len;

@@ -41,8 +41,9 @@ static const short status_of[JQ_E__COUNT] = {
     [JQ_E_OK] = 200, [JQ_E_INVALID] = 400, [JQ_E_BAD_JSON] = 400, [JQ_E_UNAUTH] = 401,
     [JQ_E_FORBIDDEN] = 403, [JQ_E_NOT_FOUND] = 404, [JQ_E_METHOD] = 405,
     [JQ_E_LEASE] = 409, [JQ_E_STATE] = 409, [JQ_E_TOO_LARGE] = 413, [JQ_E_MEDIA] = 415,
-    [JQ_E_LIMIT] = 429, [JQ_E_IDEM] = 422, [JQ_E_CONFLICT] = 409, [JQ_E_DEPS] = 400, [JQ_E_BUDGET] = 500, [JQ_E_NOMEM] = 503, [JQ_E_STORAGE] = 500, [JQ_E_UNAVAILABLE] = 503,
-    [JQ_E_FULL] = 507,          /* the disk is full: reads go on, writes resume once there is room */
+    [JQ_E_LIMIT] = 429, [JQ_E_IDEM] = 422, [JQ_E_CONFLICT] = 409, [JQ_E_DEPS] = 400,
+    [JQ_E_BUDGET] = 500, [JQ_E_NOMEM] = 503, [JQ_E_STORAGE] = 500, [JQ_E_UNAVAILABLE] = 503,
+    [JQ_E_FULL] = 507,   /* the disk is full: reads go on, writes resume once there is room */
     [JQ_E_INTERNAL] = 500,
 };
 

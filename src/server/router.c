@@ -22,7 +22,8 @@
 static const struct route routes[] = {
     {"GET", "/healthz", 0, 0, 0, api_health},
     {"GET", "/readyz", 0, 0, 2, api_readyz},
-    {"GET", "/metrics", 0, 0, 8, api_metrics},   /* checks its own token: admin or --metrics-token */
+    /* /metrics checks its own token: an admin token or --metrics-token */
+    {"GET", "/metrics", 0, 0, 8, api_metrics},
     {"POST", "/v1/jobs", U | A, I, 12, api_jobs_create},
     {"GET", "/v1/jobs", U | W | A, 0, 3, api_jobs_list},
     {"POST", "/v1/jobs/batch", U | A, I, 8, api_jobs_batch},

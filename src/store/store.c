@@ -275,6 +275,7 @@ jq_err store_token_count(store *s, struct sctx *c, int64_t *n)
 
 void store_counters(store *s, struct store_counters *out)
 {
+    memset(out, 0, sizeof *out);          /* members a backend does not keep read as 0 */
     s->ops->counters(s->self, out);
 }
 

@@ -360,7 +360,8 @@ static bool parse_cancel_filter(struct req *q, json_t *f, struct cancel_req *in)
             return false;
         }
     }
-    if (!want_str(q, f, "status", false, 16, &status) || !want_name(q, f, "type", false, &in->type) ||
+    if (!want_str(q, f, "status", false, 16, &status) ||
+        !want_name(q, f, "type", false, &in->type) ||
         !want_name(q, f, "queue", false, &in->queue))
         return false;
     in->status = !status ? -1 : strcmp(status, "pending") == 0 ? JOB_PENDING

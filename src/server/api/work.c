@@ -85,7 +85,8 @@ void api_work_claim(struct req *q)
                            .user_cap = q->d->cfg.user_processing_max};
     int64_t max = 1, wait = 0;
     if (!valid_name(in.queue)) {
-        reply_err(q, JQ_E_INVALID, "queue", "queue must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+        reply_err(q, JQ_E_INVALID, "queue",
+                  "queue must be 1-128 characters of A-Z a-z 0-9 _ . : -");
     } else if (want_str(q, b, "worker_id", true, NAME_MAX_LEN, &in.worker_id) &&
                want_int(q, b, "lease_ms", LEASE_MIN_MS, LEASE_MAX_MS, &in.lease_ms) &&
                want_int(q, b, "max", 1, CLAIM_MAX, &max) &&
@@ -286,7 +287,8 @@ void api_work_next(struct req *q)
     if (!b)
         return;
     if (!valid_name(in.claim.queue)) {
-        reply_err(q, JQ_E_INVALID, "queue", "queue must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+        reply_err(q, JQ_E_INVALID, "queue",
+                  "queue must be 1-128 characters of A-Z a-z 0-9 _ . : -");
     } else if (want_str(q, b, "worker_id", true, NAME_MAX_LEN, &in.claim.worker_id) &&
                want_int(q, b, "lease_ms", LEASE_MIN_MS, LEASE_MAX_MS, &in.claim.lease_ms) &&
                want_int(q, b, "max", 0, CLAIM_MAX, &max) &&

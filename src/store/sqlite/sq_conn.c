@@ -34,7 +34,8 @@ static const char *const migrations[] = {
     "  progress_message TEXT, result TEXT, error_message TEXT, error_code TEXT,"
     "  unique_key TEXT, blocked INTEGER NOT NULL DEFAULT 0, workflow_id TEXT, step_key TEXT,"
     "  on_parent_failure TEXT);"
-    /* pickup: WHERE status='pending' AND queue=? AND run_at<=? ORDER BY priority DESC, run_at, id */
+    /* pickup: WHERE status='pending' AND queue=? AND run_at<=?
+     *        ORDER BY priority DESC, run_at, id */
     "CREATE INDEX jobs_pickup ON jobs(queue, priority DESC, run_at, id)"
     "  WHERE status='pending' AND blocked=0;"
     /* fair claims: the users with claimable work in a queue, each user's best job */
@@ -82,13 +83,15 @@ static const char *const migrations[] = {
     "CREATE TABLE counts (dim TEXT NOT NULL, key TEXT NOT NULL, status TEXT NOT NULL,"
     "  n INTEGER NOT NULL, PRIMARY KEY (dim, key, status)) WITHOUT ROWID;"
     "CREATE TRIGGER jobs_count_ins AFTER INSERT ON jobs BEGIN"
-    "  INSERT INTO counts VALUES ('u', new.user_id, new.status, 1), ('q', new.queue, new.status, 1),"
+    "  INSERT INTO counts VALUES ('u', new.user_id, new.status, 1),"
+    "    ('q', new.queue, new.status, 1),"
     "    ('t', new.type, new.status, 1) ON CONFLICT DO UPDATE SET n = n + 1; END;"
     "CREATE TRIGGER jobs_count_upd AFTER UPDATE OF status ON jobs"
     "  WHEN old.status <> new.status BEGIN"
     "  UPDATE counts SET n = n - 1 WHERE status = old.status AND ((dim = 'u' AND key = old.user_id)"
     "    OR (dim = 'q' AND key = old.queue) OR (dim = 't' AND key = old.type));"
-    "  INSERT INTO counts VALUES ('u', new.user_id, new.status, 1), ('q', new.queue, new.status, 1),"
+    "  INSERT INTO counts VALUES ('u', new.user_id, new.status, 1),"
+    "    ('q', new.queue, new.status, 1),"
     "    ('t', new.type, new.status, 1) ON CONFLICT DO UPDATE SET n = n + 1; END;"
     "CREATE TRIGGER jobs_count_del AFTER DELETE ON jobs BEGIN"
     "  UPDATE counts SET n = n - 1 WHERE status = old.status AND ((dim = 'u' AND key = old.user_id)"
@@ -672,12 +675,14 @@ static const char *const st_sql[ST__COUNT] = {
         " updated_at=?2, error_message=NULL, error_code=NULL"
         " WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_pickup"
         " WHERE status='pending' AND blocked=0 AND queue=?1 AND run_at<=?2"
-        " AND (expires_at IS NULL OR expires_at>?2) ORDER BY priority DESC, run_at, id LIMIT ?5) RETURNING " JOB_COLS,
+        " AND (expires_at IS NULL OR expires_at>?2) ORDER BY priority DESC, run_at, id LIMIT ?5)"
+        " RETURNING " JOB_COLS,
     /* finish many: ?1 JSON [{"i":id,"l":lease,"r":result}|{"i","l","m","c","y"}], ?2 now */
     /* INDEXED BY the primary key: json_each must drive (one lookup per item); left
      * to itself the planner walks every processing job and scans the list for each */
     [ST_COMPLETE_MANY] =
-        "UPDATE jobs INDEXED BY sqlite_autoindex_jobs_1 SET status='completed', result=j.value->'r', completed_at=?2, updated_at=?2,"
+        "UPDATE jobs INDEXED BY sqlite_autoindex_jobs_1 SET status='completed',"
+        " result=j.value->'r', completed_at=?2, updated_at=?2,"
         " lease_token=NULL, lease_expires_at=NULL FROM json_each(?1) j"
         " WHERE jobs.id=j.value->>'i' AND jobs.lease_token=j.value->>'l'"
         " AND jobs.status='processing' AND jobs.lease_expires_at>?2 RETURNING jobs.id",
@@ -915,28 +920,51 @@ void sq__load_job(sqlite3_stmt *st, struct job *j)
 
 struct plan_name { const char *what; int st; int list_mask; };
 static const struct plan_name plans[] = {
-    {"claim", ST_CLAIM, -1}, {"rescue", ST_RESCUE, -1}, {"expire", ST_EXPIRE, -1},
-    {"get", ST_GET, -1}, {"logs", ST_LOGS, -1}, {"token", ST_TOKEN_FIND, -1},
-    {"list_all", -1, 0}, {"list_user", -1, LF_USER},
-    {"list_user_status", -1, LF_USER | LF_STATUS}, {"list_user_type", -1, LF_USER | LF_TYPE},
+    {"claim", ST_CLAIM, -1},
+    {"rescue", ST_RESCUE, -1},
+    {"expire", ST_EXPIRE, -1},
+    {"get", ST_GET, -1},
+    {"logs", ST_LOGS, -1},
+    {"token", ST_TOKEN_FIND, -1},
+    {"list_all", -1, 0},
+    {"list_user", -1, LF_USER},
+    {"list_user_status", -1, LF_USER | LF_STATUS},
+    {"list_user_type", -1, LF_USER | LF_TYPE},
     {"list_user_queue", -1, LF_USER | LF_QUEUE},
     {"count_user_type", -1, LF_USER | LF_TYPE | LF_COUNT},
-    {"cursor_user", -1, LF_USER | LF_AFTER}, {"cursor_user_status", -1, LF_USER | LF_STATUS | LF_AFTER},
+    {"cursor_user", -1, LF_USER | LF_AFTER},
+    {"cursor_user_status", -1, LF_USER | LF_STATUS | LF_AFTER},
     {"cursor_all_asc", -1, LF_AFTER | LF_ASC},
-    {"dedup", ST_FIND_DEDUP, -1}, {"cache", ST_FIND_CACHE, -1}, {"unique", ST_FIND_UNIQUE, -1},
-    {"cleanup", ST_CLEANUP_JOBS, -1}, {"cleanup_logs", ST_CLEANUP_LOGS, -1},
-    {"oldest_due", ST_OLDEST_DUE, -1}, {"stats_types", ST_STATS_TYPES, -1},
-    {"stats_minutes", ST_STATS_MINUTES, -1}, {"counts_user", ST_COUNTS_USER, -1},
-    {"cancel_filter", ST_CANCEL_FILTER_USER, -1}, {"claim_fair", ST_CLAIM_FAIR, -1},
-    {"parents", ST_PARENTS, -1}, {"schedules_due", ST_SC_DUE, -1},
-    {"workflow_steps", ST_WF_STEPS, -1}, {"log_search", ST_LOG_SEARCH, -1},
-    {"list_user_params", -1, LF_USER | LF_PARAMS}, {"list_all_result", -1, LF_RESULT},
+    {"dedup", ST_FIND_DEDUP, -1},
+    {"cache", ST_FIND_CACHE, -1},
+    {"unique", ST_FIND_UNIQUE, -1},
+    {"cleanup", ST_CLEANUP_JOBS, -1},
+    {"cleanup_logs", ST_CLEANUP_LOGS, -1},
+    {"oldest_due", ST_OLDEST_DUE, -1},
+    {"stats_types", ST_STATS_TYPES, -1},
+    {"stats_minutes", ST_STATS_MINUTES, -1},
+    {"counts_user", ST_COUNTS_USER, -1},
+    {"cancel_filter", ST_CANCEL_FILTER_USER, -1},
+    {"claim_fair", ST_CLAIM_FAIR, -1},
+    {"parents", ST_PARENTS, -1},
+    {"schedules_due", ST_SC_DUE, -1},
+    {"workflow_steps", ST_WF_STEPS, -1},
+    {"log_search", ST_LOG_SEARCH, -1},
+    {"list_user_params", -1, LF_USER | LF_PARAMS},
+    {"list_all_result", -1, LF_RESULT},
     {"list_user_logq", -1, LF_USER | LF_LOGQ},
     {"walk_user_params", -1, LF_USER | LF_PARAMS | LF_WALK},
-    {"walk_all_params", -1, LF_PARAMS | LF_WALK}, {"term_probe", ST_TERM_PROBE, -1}, {"events", ST_EVENTS_AFTER, -1},
-    {"events_prune", ST_EVENTS_PRUNE, -1}, {"next_lease", ST_NEXT_LEASE, -1},
-    {"next_expiry", ST_NEXT_EXPIRY, -1}, {"events_job", ST_EVENTS_JOB, -1}, {"complete_many", ST_COMPLETE_MANY, -1},
-    {"fail_many", ST_FAIL_MANY, -1}, {"has_due", ST_HAS_DUE, -1}, {"batch_existing", ST_BATCH_EXISTING, -1},
+    {"walk_all_params", -1, LF_PARAMS | LF_WALK},
+    {"term_probe", ST_TERM_PROBE, -1},
+    {"events", ST_EVENTS_AFTER, -1},
+    {"events_prune", ST_EVENTS_PRUNE, -1},
+    {"next_lease", ST_NEXT_LEASE, -1},
+    {"next_expiry", ST_NEXT_EXPIRY, -1},
+    {"events_job", ST_EVENTS_JOB, -1},
+    {"complete_many", ST_COMPLETE_MANY, -1},
+    {"fail_many", ST_FAIL_MANY, -1},
+    {"has_due", ST_HAS_DUE, -1},
+    {"batch_existing", ST_BATCH_EXISTING, -1},
 };
 
 jq_err sq__explain(struct conn *cn, const char *what, char *out, size_t cap)

@@ -668,7 +668,8 @@ static jq_err r_list(struct conn *cn, struct sctx *c, void *arg)
         walk = walk && !f->log_q;            /* an FTS filter is selective enough to drive */
     }
     int mask = (walk ? LF_WALK : 0) | (f->user_id ? LF_USER : 0) |
-               (f->status >= 0 ? LF_STATUS : 0) | (f->type ? LF_TYPE : 0) | (f->queue ? LF_QUEUE : 0) | (f->asc ? LF_ASC : 0) |
+               (f->status >= 0 ? LF_STATUS : 0) | (f->type ? LF_TYPE : 0) |
+               (f->queue ? LF_QUEUE : 0) | (f->asc ? LF_ASC : 0) |
                (f->after ? LF_AFTER : 0) | (f->params_q ? LF_PARAMS : 0) |
                (f->result_q ? LF_RESULT : 0) | (f->log_q ? LF_LOGQ : 0);
     sqlite3_stmt *st = sq__list_st(cn, c, mask);
