@@ -84,6 +84,7 @@ TEST(hot_statements_use_their_indexes)
     expect_plan(s, "walk_user_params", "USING INDEX jobs_user_created (user_id=?)");
     expect_plan(s, "walk_all_params", "SCAN jobs USING INDEX jobs_created");
     expect_plan(s, "term_probe", "job_terms USING PRIMARY KEY (term=?)");
+    expect_plan(s, "term_probe_user", "job_terms USING PRIMARY KEY (term=? AND user_id=?)");
     /* issue 5: finishing a batch looks each item up by id, driven by the list */
     expect_plan(s, "complete_many", "SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)");
     expect_plan(s, "fail_many", "SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)");

@@ -596,7 +596,13 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_TERM_PROBE] =
         "SELECT count(*) FROM (SELECT 1 FROM job_terms WHERE term = (SELECT jq_term(?3, fullkey,"
         " type, atom) FROM json_tree(?1) WHERE type NOT IN ('object','array') LIMIT 1)"
-        " AND (?2 IS NULL OR user_id = ?2) LIMIT 1000)",
+        " LIMIT 1000)",
+    /* the user's own candidates: (term, user_id) is the key's prefix, so this never walks
+     * other users' candidates (an "?2 IS NULL OR" form would) */
+    [ST_TERM_PROBE_USER] =
+        "SELECT count(*) FROM (SELECT 1 FROM job_terms WHERE term = (SELECT jq_term(?3, fullkey,"
+        " type, atom) FROM json_tree(?1) WHERE type NOT IN ('object','array') LIMIT 1)"
+        " AND user_id = ?2 LIMIT 1000)",
     [ST_LOG_QUERY_OK] = "SELECT 1 FROM job_logs_fts WHERE job_logs_fts MATCH ?1 LIMIT 1",
     [ST_LOG_SEARCH] =
         "SELECT l.id, l.job_id, l.created_at, l.level, l.message, l.metadata,"
@@ -956,6 +962,7 @@ static const struct plan_name plans[] = {
     {"walk_user_params", -1, LF_USER | LF_PARAMS | LF_WALK},
     {"walk_all_params", -1, LF_PARAMS | LF_WALK},
     {"term_probe", ST_TERM_PROBE, -1},
+    {"term_probe_user", ST_TERM_PROBE_USER, -1},
     {"events", ST_EVENTS_AFTER, -1},
     {"events_prune", ST_EVENTS_PRUNE, -1},
     {"next_lease", ST_NEXT_LEASE, -1},

@@ -643,11 +643,12 @@ static jq_err count_jobs(struct conn *cn, struct sctx *c, const struct job_filte
 static jq_err many_candidates(struct conn *cn, struct sctx *c, const char *q, const char *user,
                               const char *prefix, bool *many)
 {
-    sqlite3_stmt *st = sq__st(cn, c, ST_TERM_PROBE);
+    sqlite3_stmt *st = sq__st(cn, c, user ? ST_TERM_PROBE_USER : ST_TERM_PROBE);
     if (!st)
         return JQ_E_STORAGE;
     sqlite3_bind_text(st, 1, q, -1, SQLITE_STATIC);
-    sq__bind_opt_text(st, 2, user);
+    if (user)
+        sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, prefix, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     *many = rc == SQLITE_ROW && sqlite3_column_int(st, 0) >= SEARCH_PROBE;
