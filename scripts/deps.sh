@@ -3,6 +3,8 @@
 set -e
 PKGS="build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
       libsodium-dev libcurl4-openssl-dev libxxhash-dev sqlite3 curl libpq-dev postgresql"
+# the shared cache (--cache, src/server/cache.c) and its tests (tests/server/test_cache_redis.c)
+PKGS="$PKGS libhiredis-dev redis-server"
 # the browser test (tests/browser): Debian's chromium, and Node.js + npm unless a node is
 # already installed (NodeSource's nodejs carries its own npm and conflicts with Debian's)
 PKGS="$PKGS chromium"

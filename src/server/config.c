@@ -47,6 +47,8 @@ static const struct opt opts[] = {
      "default attempts of a job"},
     {"dedup-window-ms", "JOBQ_DEDUP_WINDOW_MS", OPT_INT, F(dedup_window_ms), "300000", 0,
      86400000, "identical pending/processing jobs created this recently are returned (0: off)"},
+    {"cache", "JOBQ_CACHE", OPT_STR, F(cache), "", 0, 0,
+     "shared cache for job reads and stats: redis://host:port (Redis or Valkey; empty: off)"},
     {"cache-ttl-ms", "JOBQ_CACHE_TTL_MS", OPT_INT, F(cache_ttl_ms), "3600000", 0, 2592000000LL,
      "identical jobs completed this recently answer from their result (0: off)"},
     {"cache-ttl-type", "JOBQ_CACHE_TTL_TYPE", OPT_STR, F(cache_ttl_type), "", 0, 0,

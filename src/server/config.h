@@ -23,6 +23,7 @@ struct jobqd_config {
     int64_t ttl_ms;              /* default time a pending job may wait before it expires */
     int64_t max_attempts;        /* default attempts of a job */
     int64_t dedup_window_ms;     /* find-or-create window; 0 disables dedup */
+    const char *cache;           /* shared cache redis://host:port, "" = none */
     int64_t cache_ttl_ms;        /* result cache TTL; 0 disables */
     const char *cache_ttl_type;  /* per-type TTLs: "type=ms,type=ms" */
     int64_t active_limit;        /* pending + processing per user token; 0 = none */

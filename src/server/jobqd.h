@@ -13,6 +13,7 @@ struct http;
 struct maint;
 struct auth_cache;
 struct metrics;
+struct cache;
 
 struct jobqd {
     struct jobqd_config cfg;
@@ -23,6 +24,7 @@ struct jobqd {
     struct http *http;
     struct auth_cache *tokens;   /* recently seen bearer tokens */
     struct metrics *metrics;     /* /metrics counters */
+    struct cache *cache;         /* --cache (Redis/Valkey), NULL when off */
 };
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "server/auth.h"
+#include "server/cache.h"
 #include "server/http.h"
 #include "server/jobqd.h"
 #include "server/maint.h"
@@ -79,6 +80,11 @@ int main(int argc, char **argv)
     router_routes(&n_routes);
     if (!(d.tokens = auth_cache_new()) || !(d.metrics = metrics_new(n_routes)))
         return 1;
+    if (*d.cfg.cache && !(d.cache = cache_new(d.cfg.cache))) {
+        auth_cache_free(d.tokens);
+        metrics_free(d.metrics);
+        return 2;
+    }
     events_init(&d.ev);
     struct store_cfg sc = {.path = d.cfg.db, .readers = (int)d.cfg.readers,
                            .sync = sync_level(d.cfg.sync),
@@ -90,6 +96,7 @@ int main(int argc, char **argv)
         events_fini(&d.ev);
         auth_cache_free(d.tokens);
         metrics_free(d.metrics);
+        cache_free(d.cache);
         return 1;
     }
     store_set_notify(d.st, events_bump, &d.ev);
@@ -102,6 +109,7 @@ int main(int argc, char **argv)
     events_fini(&d.ev);
     auth_cache_free(d.tokens);
     metrics_free(d.metrics);
+    cache_free(d.cache);
     log_info("jobqd stopped");
     return rc;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "server/auth.h"
+#include "server/cache.h"
 #include "server/jobqd.h"
 #include "server/router.h"
 
@@ -295,10 +296,28 @@ static void render_jobs(struct jobqd *d, struct buf *b)
     json_decref(doc);
 }
 
+/* The shared cache (--cache), when there is one. */
+static void render_cache(struct jobqd *d, struct buf *b)
+{
+    struct cache_counts cc;
+    if (!d->cache)
+        return;
+    cache_counts(d->cache, &cc);
+    head(b, "jobq_cache_hits_total", "counter", "shared cache lookups answered from Redis");
+    buf_printf(b, "jobq_cache_hits_total %llu\n", (unsigned long long)cc.hits);
+    head(b, "jobq_cache_misses_total", "counter", "shared cache lookups that read the store");
+    buf_printf(b, "jobq_cache_misses_total %llu\n", (unsigned long long)cc.misses);
+    head(b, "jobq_cache_errors_total", "counter", "shared cache commands or connects that failed");
+    buf_printf(b, "jobq_cache_errors_total %llu\n", (unsigned long long)cc.errors);
+    head(b, "jobq_cache_up", "gauge", "1 if the shared cache answered its last attempt");
+    buf_printf(b, "jobq_cache_up %d\n", cc.up ? 1 : 0);
+}
+
 void metrics_render(struct jobqd *d, struct buf *b)
 {
     render_http(d->metrics, b);
     render_types(d, b);
     render_store(d, b);
     render_jobs(d, b);
+    render_cache(d, b);
 }

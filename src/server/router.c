@@ -13,6 +13,7 @@
 #include "server/api/api.h"
 #include "common/log.h"
 #include "server/auth.h"
+#include "server/cache.h"
 #include "server/metrics.h"
 
 #define U ROLE_USER
@@ -192,6 +193,20 @@ static bool over_budget(struct req *q, const struct route *r)
     return true;
 }
 
+/* The shared cache after a write, before the reply goes out: any write under
+ * /v1/jobs/{id} (cancel, retry, delete, heartbeat, complete, fail, logs; failed ones too,
+ * which costs nothing) drops that job's entries; an admin action (maintenance run, clock)
+ * retires them all. Claims, next and bulk writes drop their ids in their handlers. */
+static void drop_cached(struct req *q, const struct route *r)
+{
+    if (!q->d->cache || strcmp(r->method, "GET") == 0)
+        return;
+    if (strncmp(r->pattern, "/v1/jobs/{}", 11) == 0)
+        cache_drop_jobs(q->d->cache, &q->params[0], 1);
+    else if (strncmp(r->pattern, "/v1/admin/", 10) == 0)
+        cache_drop_all(q->d->cache);
+}
+
 static void dispatch(struct req *q, const struct route **matched);
 
 void router_dispatch(struct req *q)
@@ -227,5 +242,6 @@ static void dispatch(struct req *q, const struct route **matched)
     } else if (!(r->flags & R_IDEM) || idempotency(q)) {
         *matched = r;
         r->fn(q);
+        drop_cached(q, r);
     }
 }

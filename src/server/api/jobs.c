@@ -13,6 +13,7 @@
 
 #include "core/canon.h"
 #include "core/cursor.h"
+#include "server/cache.h"
 #include "server/maint.h"
 
 enum { PRIORITY_LIM = 1000, RETRY_AFTER_S = 5 };
@@ -190,6 +191,10 @@ void api_jobs_create(struct req *q)
             api_finish(q, err, render_created, &cr);
         if (!err && cr.how == CREATE_NEW)
             maint_poke(q->d->maint, MT_EXPIRE, cr.job.expires_at);
+        if (!err && in.replace && cr.job.id[0]) {     /* a replaced job took new params */
+            const char *id = cr.job.id;
+            cache_drop_jobs(q->d->cache, &id, 1);
+        }
         job_fini(&cr.job);
     }
     free(nb.params);
@@ -278,6 +283,14 @@ static void run_batch(struct req *q, json_t *arr, bool replace)
             limit_reply(q);
         else
             api_finish(q, err, render_batch, &bo);
+        const char **ids = !err && replace ? calloc((size_t)bo.list.n + 1, sizeof *ids) : NULL;
+        for (int i = 0; ids && i < bo.list.n; i++)   /* replaced jobs took new params */
+            ids[i] = bo.list.jobs[i].id;
+        if (ids)
+            cache_drop_jobs(q->d->cache, ids, bo.list.n);
+        else if (!err && replace)
+            cache_drop_all(q->d->cache);
+        free(ids);
         job_list_fini(&bo.list);
     } else if (!items || !bufs) {
         reply_err(q, JQ_E_NOMEM, NULL, "out of memory");
@@ -396,6 +409,10 @@ void api_jobs_cancel_many(struct req *q)
         struct cancelled c = {0, in.max};
         api_render_with(q, render_cancelled, &c);
         api_finish(q, store_cancel_many(q->d->st, &q->sc, &in, &c.n), render_cancelled, &c);
+        if (in.ids)
+            cache_drop_jobs(q->d->cache, in.ids, in.n_ids);
+        else                      /* which jobs a filter hit is not known here */
+            cache_drop_all(q->d->cache);
     }
     json_decref(b);
 }
@@ -512,11 +529,40 @@ static bool etag_matches(struct req *q, const char *etag)
     return inm && (strcmp(inm, "*") == 0 || strstr(inm, etag) != NULL);
 }
 
+/* Replies with a rendered job (text is taken), or 304 if the client has its ETag. */
+static void reply_job_text(struct req *q, char *text, const char *etag, int max_age)
+{
+    reply_header(q, "ETag", "%s", etag);
+    reply_header(q, "Cache-Control", "private, max-age=%d", max_age);
+    if (etag_matches(q, etag)) {
+        free(text);
+        reply_empty(q, 304);
+    } else {
+        reply_raw(q, 200, text);
+    }
+}
+
+/* Seconds a rendered job may stay in the shared cache: 5 while it can change, an hour once
+ * final, never past the retention cleanup that deletes it; 0 = do not cache. */
+static int job_cache_ttl(const struct req *q, const struct job *j)
+{
+    if (!job_is_final(j->status))
+        return 5;
+    int64_t left = j->completed_at + q->d->cfg.retention_ms - q->sc.now_ms;
+    return left >= 3600000 ? 3600 : left > 0 ? (int)(left / 1000) : 0;
+}
+
 void api_jobs_show(struct req *q)
 {
     struct job j;
+    struct cache_job cj;
     if (!want_job_id(q, q->params[0]))
         return;
+    if (cache_job_get(q->d->cache, q->params[0], q->scope, &cj)) {   /* stored by a read in
+                                                                       * this same scope */
+        reply_job_text(q, cj.body, cj.etag, cj.max_age);
+        return;
+    }
     jq_err err = store_get(q->d->st, &q->sc, q->params[0], q->scope, &j);
     if (err) {
         api_store_err(q, err);
@@ -525,14 +571,10 @@ void api_jobs_show(struct req *q)
     char *text = api_text(api_job_json(&j, false)), etag[40];
     snprintf(etag, sizeof etag, "\"%016llx\"",
              (unsigned long long)XXH3_64bits(text, text ? strlen(text) : 0));
-    reply_header(q, "ETag", "%s", etag);
-    reply_header(q, "Cache-Control", "private, max-age=%d", job_is_final(j.status) ? 3600 : 5);
-    if (etag_matches(q, etag)) {
-        free(text);
-        reply_empty(q, 304);
-    } else {
-        reply_raw(q, 200, text);
-    }
+    int max_age = job_is_final(j.status) ? 3600 : 5;
+    cache_job_put(q->d->cache, q->params[0], q->scope, &cj, job_cache_ttl(q, &j), max_age,
+                  etag, text);
+    reply_job_text(q, text, etag, max_age);
     job_fini(&j);
 }
 
@@ -574,15 +616,43 @@ void api_jobs_delete(struct req *q)
         reply_empty(q, 204);
 }
 
+/* The shared cache's counters, for admins. */
+static void stats_cache_counts(struct req *q, json_t *doc)
+{
+    struct cache_counts cc;
+    cache_counts(q->d->cache, &cc);
+    json_object_set_new(doc, "cache", json_pack("{s:I, s:I, s:I, s:b}",
+        "hits", (json_int_t)cc.hits, "misses", (json_int_t)cc.misses,
+        "errors", (json_int_t)cc.errors, "up", cc.up));
+}
+
 void api_stats(struct req *q)
 {
     static const char *const none[] = {NULL};
     json_t *doc = NULL;
     if (!req_query_only(q, none))
         return;
-    jq_err err = store_stats(q->d->st, &q->sc, q->scope, &doc);
-    if (err)
-        api_store_err(q, err);
-    else
-        reply_json(q, 200, doc);
+    bool counts = q->d->cache && q->who.role == ROLE_ADMIN;
+    char *hit = cache_stats_get(q->d->cache, q->scope);    /* 2 s, per scope */
+    if (hit && !counts) {
+        reply_raw(q, 200, hit);
+        return;
+    }
+    doc = hit ? json_loads(hit, 0, NULL) : NULL;
+    free(hit);
+    if (!doc) {
+        jq_err err = store_stats(q->d->st, &q->sc, q->scope, &doc);
+        if (err) {
+            api_store_err(q, err);
+            return;
+        }
+        if (q->d->cache) {
+            char *text = json_dumps(doc, JSON_COMPACT);
+            cache_stats_put(q->d->cache, q->scope, text, 2);
+            free(text);
+        }
+    }
+    if (counts)
+        stats_cache_counts(q, doc);
+    reply_json(q, 200, doc);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "server/cache.h"
 #include "server/maint.h"
 #include "server/metrics.h"
 
@@ -29,11 +30,16 @@
 static void reply_claimed_poke(struct req *q, const struct job_list *l)
 {
     int64_t first_lease = 0;
+    const char *ids[CLAIM_MAX] = {0};
+    int n_ids = 0;
     for (int i = 0; i < l->n; i++) {
+        if (n_ids < CLAIM_MAX)
+            ids[n_ids++] = l->jobs[i].id;
         if (!first_lease || l->jobs[i].lease_expires_at < first_lease)
             first_lease = l->jobs[i].lease_expires_at;
         metrics_claim(q->d->metrics, l->jobs[i].type, l->jobs[i].started_at - l->jobs[i].run_at);
     }
+    cache_drop_jobs(q->d->cache, ids, n_ids);     /* claimed: no longer pending */
     if (first_lease)
         maint_poke(q->d->maint, MT_RESCUE, first_lease);
 }
@@ -257,6 +263,13 @@ static void run_next(struct req *q, struct finish_req *in, int64_t wait)
         api_store_err(q, err);
         return;
     }
+    const char *done[2 * FINISH_MAX];
+    int n_done = 0;
+    for (int i = 0; i < in->n_complete; i++)
+        done[n_done++] = in->complete[i].id;
+    for (int i = 0; i < in->n_fail; i++)
+        done[n_done++] = in->fail[i].id;
+    cache_drop_jobs(q->d->cache, done, n_done);   /* finished (or tried to): drop them */
     struct job_list more = {0}, *claimed = &o.claimed;
     if (o.claimed.n == 0 && in->claim.max > 0 && wait > 0) {   /* finished: now long-poll */
         err = claim_wait(q, &in->claim, wait, &more);
