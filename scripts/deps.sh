@@ -10,6 +10,8 @@ PKGS="$PKGS libhiredis-dev redis-server"
 PKGS="$PKGS chromium"
 # fuzzing (tests/fuzz, scripts/fuzz.sh): clang with libFuzzer
 PKGS="$PKGS clang libclang-rt-14-dev"
+# reliability T3 (tests/reliability/test_ackfsync.c): reply-vs-fdatasync order under strace
+PKGS="$PKGS strace"
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""

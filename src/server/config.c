@@ -83,6 +83,8 @@ static const struct opt opts[] = {
      "an event stream whose client has this much unread is closed (it resumes by id)"},
     {"fake-clock", "JOBQ_FAKE_CLOCK", OPT_BOOL, F(fake_clock), "0", 0, 0,
      "test builds only: freeze the clock; POST /v1/admin/clock moves it"},
+    {"test-vfs", "JOBQ_TEST_VFS", OPT_STR, F(test_vfs), "", 0, 0,
+     "test builds only: lazy = SQLite VFS that keeps unsynced writes in memory (T2)"},
     {"log-level", "JOBQ_LOG_LEVEL", OPT_STR, F(log_level), "info", 0, 0,
      "debug | info | warn | error"},
 };
@@ -231,6 +233,15 @@ int config_load(struct jobqd_config *cfg, int argc, char **argv)
 #ifndef JOBQ_TESTING
     if (cfg->fake_clock) {
         fprintf(stderr, "jobqd: --fake-clock exists only in test builds (JOBQ_TESTING)\n");
+        return -1;
+    }
+    if (*cfg->test_vfs) {
+        fprintf(stderr, "jobqd: --test-vfs exists only in test builds (JOBQ_TESTING)\n");
+        return -1;
+    }
+#else
+    if (*cfg->test_vfs && strcmp(cfg->test_vfs, "lazy")) {
+        fprintf(stderr, "jobqd: --test-vfs must be lazy (or empty)\n");
         return -1;
     }
 #endif

@@ -90,7 +90,8 @@ int main(int argc, char **argv)
                            .sync = sync_level(d.cfg.sync),
                            .pool = (int)d.cfg.pg_pool,
                            .retry = {d.cfg.backoff_base_ms, d.cfg.backoff_max_ms},
-                           .slow_ms = d.cfg.slow_ms};
+                           .slow_ms = d.cfg.slow_ms,
+                           .vfs = d.cfg.test_vfs};   /* "" = default VFS */
     if (store_open(&sc, &d.st)) {
         fprintf(stderr, "jobqd: cannot open the database %s (see the log above)\n", d.cfg.db);
         events_fini(&d.ev);

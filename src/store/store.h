@@ -288,6 +288,7 @@ struct store_cfg {
     int pool;                  /* PostgreSQL: connections in the pool (0: default 16) */
     struct retry_policy retry;
     int64_t slow_ms;           /* statements slower than this are logged with their plan */
+    const char *vfs;           /* SQLite: VFS name, NULL = default (test builds: "lazy") */
 };
 
 /* Called by the writer after each commit; claimable: it made jobs claimable. */

@@ -178,6 +178,8 @@ static inline bool rel_integrity_copy(const char *db, const char *dir)
             const char *r = (const char *)sqlite3_column_text(st, 0);
             ok = r && !strcmp(r, "ok");
             if (!ok) fprintf(stderr, "  integrity_check: %s\n", r ? r : "(null)");
+        } else {
+            fprintf(stderr, "  integrity_check: %s\n", sqlite3_errmsg(h));
         }
         sqlite3_finalize(st);
     }

@@ -52,7 +52,7 @@ static void *ckpt_main(void *arg)
 
 jq_err sq__ckpt_start(struct sq *s)
 {
-    jq_err err = sq__conn_open(s->path, false, s->cfg.sync, &s->ck);
+    jq_err err = sq__conn_open(s->path, false, s->cfg.sync, s->cfg.vfs, &s->ck);
     if (err)
         return err;
     pthread_mutex_init(&s->ck_mu, NULL);

@@ -293,7 +293,8 @@ static void configure_once(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-jq_err sq__conn_open(const char *path, bool readonly, int sync, struct conn *cn)
+jq_err sq__conn_open(const char *path, bool readonly, int sync, const char *vfs,
+                     struct conn *cn)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, configure_once);
@@ -302,7 +303,14 @@ jq_err sq__conn_open(const char *path, bool readonly, int sync, struct conn *cn)
     int flags = readonly ? SQLITE_OPEN_READONLY
                          : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     memset(cn, 0, sizeof *cn);
-    int rc = sqlite3_open_v2(path, &cn->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (vfs && !*vfs)
+        vfs = NULL;
+#ifdef JOBQ_TESTING
+    /* test builds: --test-vfs lazy (power-loss test T2) registers its VFS on first use */
+    if (vfs && strcmp(vfs, "lazy") == 0)
+        sq__lazyvfs_register();
+#endif
+    int rc = sqlite3_open_v2(path, &cn->db, flags | SQLITE_OPEN_NOMUTEX, vfs);
     if (rc != SQLITE_OK) {
         log_error("cannot open database %s: %s", path,
                   cn->db ? sqlite3_errmsg(cn->db) : sqlite3_errstr(rc));

@@ -94,7 +94,12 @@ struct sq {
 };
 
 /* --- sq_conn.c --- */
-jq_err sq__conn_open(const char *path, bool readonly, int sync, struct conn *cn);
+/* vfs: a SQLite VFS name, NULL/"" = the default (test builds: "lazy", sq_lazyvfs.c) */
+jq_err sq__conn_open(const char *path, bool readonly, int sync, const char *vfs,
+                     struct conn *cn);
+#ifdef JOBQ_TESTING
+int    sq__lazyvfs_register(void);   /* registers the "lazy" VFS once; SQLITE_OK */
+#endif
 void   sq__conn_close(struct conn *cn);
 jq_err sq__migrate(struct conn *cn);
 void   sq__register_funcs(struct conn *cn, const struct retry_policy *p);

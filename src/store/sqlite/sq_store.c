@@ -173,7 +173,7 @@ static jq_err open_readers(struct sq *s)
     if (!s->readers)
         return JQ_E_NOMEM;
     for (int i = 0; i < s->cfg.readers; i++) {
-        jq_err err = sq__conn_open(s->path, true, 0, &s->readers[i]);
+        jq_err err = sq__conn_open(s->path, true, 0, s->cfg.vfs, &s->readers[i]);
         if (err)
             return err;
         sq__register_funcs(&s->readers[i], &s->cfg.retry);   /* EXPLAIN needs them */
@@ -256,7 +256,7 @@ jq_err sq_open(const struct store_cfg *cfg, const struct store_ops **ops, void *
     pthread_cond_init(&s->work, NULL);
     pthread_mutex_init(&s->rmu, NULL);
     pthread_cond_init(&s->rcond, NULL);
-    if ((err = sq__conn_open(s->path, false, cfg->sync, &s->wconn)))
+    if ((err = sq__conn_open(s->path, false, cfg->sync, cfg->vfs, &s->wconn)))
         goto undo_alloc;
     if ((err = sq__migrate(&s->wconn)))
         goto undo_conn;

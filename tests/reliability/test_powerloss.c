@@ -1,0 +1,329 @@
+/*
+ * test_powerloss.c - RELIABILITY.md T2: power loss through the lazy VFS.
+ *
+ * jobqd runs with `--test-vfs lazy` (src/store/sqlite/sq_lazyvfs.c, test builds only):
+ * every write since a file's last xSync stays in jobqd's memory, so SIGKILL loses
+ * exactly what no fsync covered - a power loss. Deleting the -shm before the restart
+ * (as a reboot would) makes SQLite recover from the WAL that reached the disk.
+ *
+ * One run: a fresh jobqd makes a durable baseline (schema, tokens; default VFS, clean
+ * stop), restarts on the lazy VFS; producers create keyed jobs (Idempotency-Key) and
+ * workers claim and complete them; jobqd is killed -9 at a random moment; -shm removed;
+ * PRAGMA integrity_check on a copy of what is on disk; restart on the default VFS. Then:
+ * every acknowledged create must be listed (lost_create) and every acknowledged complete
+ * must be completed (lost_complete); after a drain the ledger checker (ledger.h) counts
+ * lost / dup_created / completed_twice / unexpected.
+ *
+ *   FULL   (the default): runs CI 8 / JQ_LONG=1 200; lost 0 and integrity ok in all.
+ *   NORMAL (teeth check): runs CI 4 / JQ_LONG=1 20; acknowledged writes must be lost
+ *          in at least one run, or the harness could not see a power loss at all.
+ */
+#include "rel.h"
+#include "ledger.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+
+enum { LEASE_MS = 30000, NPROD = 3, NWORK = 2 };
+
+struct pl {
+    struct testsrv *s;
+    struct ledger *lg;
+    const char *user, *worker;
+    int run, jobs;                /* jobs: per producer, at most */
+    atomic_bool stop;
+    pthread_mutex_t mu;
+    json_t *acked;                /* id -> key of each 2xx create */
+    json_t *done;                 /* id -> lease of each 200 complete */
+};
+
+struct pl_out {
+    long acked, done, lost_create, lost_complete;
+    struct lg_counts lc;
+    bool integrity;
+};
+
+struct pl_arg { struct pl *p; int idx; };
+
+static void *producer(void *arg)
+{
+    struct pl_arg *a = arg;
+    struct pl *p = a->p;
+    struct tsconn *c = tsconn_new(p->s);
+    for (int i = 0; i < p->jobs && !atomic_load(&p->stop); i++) {
+        char key[64], hdr[96], body[256];
+        snprintf(key, sizeof key, "r%d-p%d-%05d", p->run, a->idx, i);
+        snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", key);
+        snprintf(body, sizeof body, "{\"type\":\"pl\",\"queue\":\"pq\",\"dedup\":false,"
+                 "\"cache\":false,\"max_attempts\":100,\"params\":{\"key\":\"%s\"}}", key);
+        const char *h[] = { hdr, NULL };
+        struct ts_http rq = { .method = "POST", .path = "/v1/jobs", .token = p->user,
+                              .body = body, .headers = h };
+        struct resp r;
+        long st = tsconn_do(c, &rq, &r);
+        const char *id = jstr(r.json, "id");
+        if ((st == 201 || st == 200) && id) {
+            ledger_create(p->lg, key, LG_OK, st, id);
+            pthread_mutex_lock(&p->mu);
+            json_object_set_new(p->acked, id, json_string(key));
+            pthread_mutex_unlock(&p->mu);
+        } else {
+            ledger_create(p->lg, key, st == 0 || st >= 500 ? LG_UNKNOWN : LG_FAIL, st, NULL);
+            if (st != 0) th_fail(__FILE__, __LINE__, "create %s -> %ld %s", key, st, r.body);
+            resp_free(&r);
+            break;                /* the server is gone: the outcome stays unknown */
+        }
+        resp_free(&r);
+    }
+    tsconn_free(c);
+    return NULL;
+}
+
+/* Claims up to max and completes each; returns the number claimed, -1 on a transport
+ * error. done: record 200 completes as acknowledged (not during the final drain). */
+static int work_round(struct pl *p, struct tsconn *c, const char *wid, int max, bool done)
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"worker_id\":\"%s\",\"max\":%d,\"lease_ms\":%d,\"wait_ms\":0}",
+             wid, max, LEASE_MS);
+    struct ts_http rq = { .method = "POST", .path = "/v1/queues/pq/claim", .token = p->worker,
+                          .body = body };
+    struct resp r;
+    long st = tsconn_do(c, &rq, &r);
+    if (st != 200) {
+        if (!done) fprintf(stderr, "  drain claim -> %ld %s\n", st, r.body);
+        resp_free(&r);
+        return -1;
+    }
+    json_t *jobs = jpath(r.json, "jobs");
+    size_t n = json_array_size(jobs);
+    for (size_t i = 0; i < n; i++) {
+        json_t *j = json_array_get(jobs, i);
+        int64_t to = ts_parse_time(jstr(j, "lease_expires_at"));
+        ledger_claim(p->lg, jstr(j, "id"), jstr(j, "lease_token"), to - LEASE_MS, to);
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *j = json_array_get(jobs, i);
+        const char *id = jstr(j, "id"), *lease = jstr(j, "lease_token"), *key = jstr(j, "params.key");
+        char path[128], hdr[160], cb[256];
+        snprintf(path, sizeof path, "/v1/jobs/%s/complete", id);
+        snprintf(hdr, sizeof hdr, "Idempotency-Key: c-%s-%s", id, lease);
+        snprintf(cb, sizeof cb, "{\"lease_token\":\"%s\",\"result\":{\"key\":\"%s\"}}", lease,
+                 key ? key : "");
+        const char *h[] = { hdr, NULL };
+        struct ts_http cr = { .method = "POST", .path = path, .token = p->worker, .body = cb,
+                              .headers = h };
+        struct resp rr;
+        long cs = tsconn_do(c, &cr, &rr);
+        bool replayed = !strcmp(rr.replayed, "true");
+        resp_free(&rr);
+        ledger_complete(p->lg, id, lease, cs == 200 ? LG_OK : cs == 0 || cs >= 500 ? LG_UNKNOWN
+                        : LG_FAIL, cs, replayed);
+        if (cs == 200 && done) {
+            pthread_mutex_lock(&p->mu);
+            json_object_set_new(p->done, id, json_string(lease));
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (cs == 0) {
+            resp_free(&r);
+            return -1;
+        }
+    }
+    resp_free(&r);
+    return (int)n;
+}
+
+static void *worker(void *arg)
+{
+    struct pl_arg *a = arg;
+    struct tsconn *c = tsconn_new(a->p->s);
+    char wid[32];
+    snprintf(wid, sizeof wid, "w%d", a->idx);
+    unsigned step = 0;
+    while (!atomic_load(&a->p->stop)) {
+        int n = work_round(a->p, c, wid, 10, true);
+        if (n < 0) break;
+        if (n == 0) th_nap(&step);
+        else step = 0;
+    }
+    tsconn_free(c);
+    return NULL;
+}
+
+/* Every job (admin list pages) as id -> job object. */
+static json_t *list_all(struct testsrv *s)
+{
+    json_t *all = json_object();
+    char cursor[256] = "", path[512];
+    for (;;) {
+        snprintf(path, sizeof path, "/v1/jobs?limit=1000&order=asc%s%s",
+                 cursor[0] ? "&cursor=" : "", cursor);
+        struct resp r;
+        if (!CHECK_EQ(ts_req(s, "GET", path, s->admin, NULL, &r), 200)) {
+            resp_free(&r);
+            return all;
+        }
+        json_t *jobs = jpath(r.json, "jobs");
+        for (size_t i = 0; i < json_array_size(jobs); i++) {
+            json_t *j = json_array_get(jobs, i);
+            json_object_set(all, jstr(j, "id"), j);
+        }
+        const char *next = jstr(r.json, "next_cursor");
+        snprintf(cursor, sizeof cursor, "%s", next ? next : "");
+        resp_free(&r);
+        if (!cursor[0]) return all;
+    }
+}
+
+static void rm_shm(const char *db)
+{
+    char shm[1100];
+    snprintf(shm, sizeof shm, "%s-shm", db);
+    unlink(shm);
+}
+
+static const char *const lazy_extra[] = { "--test-vfs", "lazy", NULL };
+
+static struct pl_out one_run(const char *sync, int run, int jobs, int kill_lo, int kill_hi)
+{
+    struct pl_out o = { 0 };
+    struct testsrv_opts so = { .sync = sync };
+    struct pl p = { .run = run, .jobs = jobs, .acked = json_object(), .done = json_object() };
+    pthread_mutex_init(&p.mu, NULL);
+    p.lg = ledger_new(NULL);
+    /* durable baseline: schema and tokens on the default VFS, then a clean stop */
+    p.s = testsrv_start(&so);
+    p.user = ts_token(p.s, "pat", "user");
+    p.worker = ts_token(p.s, "wrk", "worker");
+    p.s->opts.extra = lazy_extra;
+    testsrv_restart(p.s);
+
+    pthread_t pt[NPROD], wt[NWORK];
+    struct pl_arg pa[NPROD], wa[NWORK];
+    for (int i = 0; i < NPROD; i++) {
+        pa[i] = (struct pl_arg){ &p, i };
+        REQUIRE_EQ(pthread_create(&pt[i], NULL, producer, &pa[i]), 0);
+    }
+    for (int i = 0; i < NWORK; i++) {
+        wa[i] = (struct pl_arg){ &p, i };
+        REQUIRE_EQ(pthread_create(&wt[i], NULL, worker, &wa[i]), 0);
+    }
+    int64_t due = th_now_ms() + kill_lo + rand() % (kill_hi - kill_lo + 1);
+    unsigned step = 0;
+    while (th_now_ms() < due) th_nap(&step);
+    testsrv_kill9(p.s);                       /* power loss */
+    atomic_store(&p.stop, true);
+    for (int i = 0; i < NPROD; i++) pthread_join(pt[i], NULL);
+    for (int i = 0; i < NWORK; i++) pthread_join(wt[i], NULL);
+
+    rm_shm(p.s->db);                          /* a reboot clears /dev/shm-like state */
+    char *chk = th_mkdtemp("integrity");
+    o.integrity = rel_integrity_copy(p.s->db, chk);
+    free(chk);
+    p.s->opts.extra = NULL;                   /* restart on the default VFS */
+    testsrv_restart(p.s);
+
+    /* acknowledged writes after the power loss */
+    json_t *all = list_all(p.s);
+    const char *id;
+    json_t *v;
+    o.acked = (long)json_object_size(p.acked);
+    o.done = (long)json_object_size(p.done);
+    json_object_foreach(p.acked, id, v) {
+        if (!json_object_get(all, id)) {
+            if (o.lost_create < 3)
+                fprintf(stderr, "  run %d (%s): acked create %s (%s) lost\n", run, sync, id,
+                        json_string_value(v));
+            o.lost_create++;
+        }
+    }
+    json_object_foreach(p.done, id, v) {
+        const char *stt = jstr(json_object_get(all, id), "status");
+        if (!stt || strcmp(stt, "completed")) {
+            if (o.lost_complete < 3)
+                fprintf(stderr, "  run %d (%s): acked complete of %s lost (status %s)\n", run,
+                        sync, id, stt ? stt : "absent");
+            o.lost_complete++;
+        }
+    }
+    json_decref(all);
+
+    /* drain (leases of the dead workers: move the fake clock past them), then the ledger */
+    struct tsconn *c = tsconn_new(p.s);
+    for (int round = 0; round < 5; round++) {
+        CHECK_EQ(ts_advance(p.s, 2 * 3600 * 1000), 200);
+        while (work_round(&p, c, "drain", 100, false) > 0) {}
+        struct resp r;
+        CHECK_EQ(ts_req(p.s, "GET", "/v1/stats", p.s->admin, NULL, &r), 200);
+        int64_t open = jint(r.json, "counts.pending") + jint(r.json, "counts.processing");
+        resp_free(&r);
+        if (open == 0) break;
+    }
+    tsconn_free(c);
+    all = list_all(p.s);
+    json_object_foreach(all, id, v)
+        ledger_final(p.lg, id, jstr(v, "status"), jstr(v, "params.key"), jstr(v, "result.key"));
+    json_decref(all);
+    o.lc = ledger_check(p.lg, !strcmp(sync, "full") ? stderr : NULL, 5);
+    ledger_free(p.lg);
+    json_decref(p.acked);
+    json_decref(p.done);
+    pthread_mutex_destroy(&p.mu);
+    testsrv_stop(p.s);
+    return o;
+}
+
+TEST(t2_powerloss_full_loses_nothing)
+{
+    int runs = REL_N(8, 200), jobs = REL_N(60, 200);
+    th_set_timeout((unsigned)REL_N(200, 3600));
+    srand((unsigned)getpid());
+    long acked = 0, done = 0, lost = 0, ledger_bad = 0;
+    int ok = 0;
+    int64_t t0 = th_now_ms();
+    for (int r = 0; r < runs; r++) {
+        struct pl_out o = one_run("full", r, jobs, 100, 900);
+        acked += o.acked;
+        done += o.done;
+        lost += o.lost_create + o.lost_complete;
+        long bad = o.lc.lost + o.lc.dup_created + o.lc.completed_twice + o.lc.unexpected;
+        ledger_bad += bad;
+        ok += o.integrity;
+        CHECK(o.integrity);
+        CHECK_EQ(o.lost_create, 0);
+        CHECK_EQ(o.lost_complete, 0);
+        CHECK_EQ(bad, 0);
+        if (bad) ledger_print(&o.lc, stdout, "t2-full");
+        if (th_failed()) break;
+    }
+    printf("  t2 FULL: %d runs (kill -9 each), %ld acked creates + %ld acked completes checked, "
+           "lost %ld, ledger anomalies %ld, integrity ok %d/%d, %.1f s\n", runs, acked, done,
+           lost, ledger_bad, ok, runs, (double)(th_now_ms() - t0) / 1000);
+    CHECK(acked > 0 && done > 0);
+}
+
+TEST(t2_teeth_normal_loses_acked_writes)
+{
+    int runs = REL_N(4, 20), jobs = REL_N(60, 200), lossy = 0;
+    th_set_timeout((unsigned)REL_N(120, 1200));
+    srand((unsigned)getpid() + 1);
+    long acked = 0, done = 0, lost = 0, ledger_lost = 0;
+    int ok = 0;
+    for (int r = 0; r < runs; r++) {
+        struct pl_out o = one_run("normal", r, jobs, 100, 900);
+        acked += o.acked;
+        done += o.done;
+        lost += o.lost_create + o.lost_complete;
+        ledger_lost += o.lc.lost + o.lc.completed_twice;
+        lossy += o.lost_create + o.lost_complete > 0;
+        ok += o.integrity;
+        CHECK(o.integrity);        /* NORMAL loses commits but never corrupts */
+    }
+    printf("  t2 NORMAL (teeth): %d runs, %ld acked creates + %ld acked completes, lost %ld "
+           "(ledger lost+completed_twice %ld), runs with losses %d/%d, integrity ok %d/%d\n", runs,
+           acked, done, lost, ledger_lost, lossy, runs, ok, runs);
+    CHECK(lossy >= 1);             /* else the harness cannot see a power loss */
+    CHECK(ledger_lost >= 1);
+}
+
+TEST_MAIN()
