@@ -15,8 +15,9 @@
  * lost / dup_created / completed_twice / unexpected.
  *
  *   FULL   (the default): runs CI 8 / JQ_LONG=1 200; lost 0 and integrity ok in all.
- *   NORMAL (teeth check): runs CI 4 / JQ_LONG=1 20; acknowledged writes must be lost
- *          in at least one run, or the harness could not see a power loss at all.
+ *   NORMAL (teeth check): CI up to 12 runs (stops at the first loss) / JQ_LONG=1 20;
+ *          acknowledged writes must be lost in at least one run, or the harness could
+ *          not see a power loss at all.
  */
 #include "rel.h"
 #include "ledger.h"
@@ -304,7 +305,12 @@ TEST(t2_powerloss_full_loses_nothing)
 
 TEST(t2_teeth_normal_loses_acked_writes)
 {
-    int runs = REL_N(4, 20), jobs = REL_N(60, 200), lossy = 0;
+    /* Observed: only ~10-50% of NORMAL runs lose an acknowledged write, and runs with 20
+     * jobs per producer lost nothing in 24 runs, although a hand run of jobqd on this VFS
+     * (20 creates, kill -9) lost all of them. The cause is not pinned down yet (suspect:
+     * something syncs the WAL soon after an idle load). CI stops at the first run with a
+     * loss (up to 12); the long tier runs all 20. Flake risk: see the T2 note in git log. */
+    int runs = REL_N(12, 20), jobs = REL_N(60, 200), lossy = 0, done_runs = 0;
     th_set_timeout((unsigned)REL_N(120, 1200));
     srand((unsigned)getpid() + 1);
     long acked = 0, done = 0, lost = 0, ledger_lost = 0;
@@ -317,11 +323,13 @@ TEST(t2_teeth_normal_loses_acked_writes)
         ledger_lost += o.lc.lost + o.lc.completed_twice;
         lossy += o.lost_create + o.lost_complete > 0;
         ok += o.integrity;
+        done_runs++;
         CHECK(o.integrity);        /* NORMAL loses commits but never corrupts */
+        if (lossy && !rel_long()) break;
     }
     printf("  t2 NORMAL (teeth): %d runs, %ld acked creates + %ld acked completes, lost %ld "
-           "(ledger lost+completed_twice %ld), runs with losses %d/%d, integrity ok %d/%d\n", runs,
-           acked, done, lost, ledger_lost, lossy, runs, ok, runs);
+           "(ledger lost+completed_twice %ld), runs with losses %d/%d, integrity ok %d/%d\n",
+           done_runs, acked, done, lost, ledger_lost, lossy, done_runs, ok, done_runs);
     CHECK(lossy >= 1);             /* else the harness cannot see a power loss */
     CHECK(ledger_lost >= 1);
 }
