@@ -4,6 +4,9 @@
  * with their logs, the tick doing cleanup when due, expire and rescue. Fake clock only.
  */
 #include "srvtest.h"
+#include "harness_pg.h"
+
+#include <sqlite3.h>
 
 static const char *const maint_flags[] = {
     "--retention-ms", "60000", "--cleanup-interval-ms", "3600000", "--cleanup-batch", "7", NULL
@@ -127,6 +130,54 @@ static bool gone(struct testsrv *s, const char *token, const char *id)
     long st = ts_get(s, token, id, &r);
     resp_free(&r);
     return st == 404;
+}
+
+/* Rows in job_deps, read from the store itself (no API shows edges of deleted jobs). */
+static long dep_rows(struct testsrv *s)
+{
+    long n = -1;
+    if (thpg_enabled()) {
+        char *out = NULL;
+        if (thpg_psql(s->db, "SELECT count(*) FROM job_deps", &out) == 0 && out)
+            n = strtol(out, NULL, 10);
+        free(out);
+        return n;
+    }
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_open_v2(s->db, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK
+        && sqlite3_prepare_v2(db, "SELECT count(*) FROM job_deps", -1, &st, NULL) == SQLITE_OK
+        && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+TEST(cleanup_removes_the_dependency_edges_of_deleted_jobs)
+{
+    struct testsrv *s = st_start_with(maint_flags);
+    const char *u = ts_token(s, "alice", "user"), *w = ts_token(s, "w", "worker");
+    char a[TS_ID_MAX], b[TS_ID_MAX], c[TS_ID_MAX], d[TS_ID_MAX], body[256];
+    const char *child = "{\"type\":\"t\",\"queue\":\"dq\",\"depends_on\":[\"%s\"]}";
+    struct resp r;
+    st_enq(s, u, a, "{\"type\":\"t\",\"queue\":\"dq\"}");
+    snprintf(body, sizeof body, child, a);
+    st_enq(s, u, b, body);
+    /* c waits on a parent that stays pending: its edge must survive the cleanup */
+    st_enq(s, u, c, "{\"type\":\"t\",\"queue\":\"held\"}");
+    snprintf(body, sizeof body, child, c);
+    st_enq(s, u, d, body);
+    CHECK_EQ(dep_rows(s), 2);
+    st_claim_complete(s, w, "dq", NULL, a);
+    st_claim_complete(s, w, "dq", NULL, b);
+    ts_advance(s, 61000);
+    /* (the maintenance tick may have run the cleanup already: rows is 2 or 0) */
+    CHECK_EQ(ts_req(s, "POST", "/v1/admin/maintenance/cleanup", s->admin, NULL, &r), 200);
+    resp_free(&r);
+    CHECK(gone(s, u, a) && gone(s, u, b));
+    CHECK_EQ(dep_rows(s), 1);                         /* only the edge of the pending pair */
+    testsrv_stop(s);
 }
 
 TEST(tick_runs_cleanup_when_due)

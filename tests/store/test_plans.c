@@ -66,6 +66,8 @@ TEST(hot_statements_use_their_indexes)
     expect_plan(s, "cursor_all_asc", "USING INDEX jobs_created ((created_at,id)>(?,?))");
     expect_plan(s, "cleanup", "USING INDEX jobs_cleanup (completed_at<?)");
     expect_plan(s, "cleanup_logs", "job_logs_job (job_id=?)");
+    expect_plan(s, "cleanup_deps", "job_deps USING PRIMARY KEY (parent_id=?)");
+    expect_plan(s, "cleanup_deps", "job_deps USING COVERING INDEX job_deps_child (child_id=?)");
     expect_plan(s, "oldest_due", "USING INDEX jobs_pending_age (queue=? AND run_at<?)");
     expect_plan(s, "stats_types", "USING PRIMARY KEY (minute>?)");
     expect_plan(s, "stats_minutes", "USING PRIMARY KEY (minute>?)");

@@ -235,7 +235,9 @@ static const char *const maint_sql[] = {
     [MT_CLEANUP] =
         "WITH d AS (SELECT id FROM jobs WHERE status IN ('completed','failed','cancelled')"
         " AND completed_at<$1 ORDER BY completed_at LIMIT $2 FOR UPDATE SKIP LOCKED),"
-        " l AS (DELETE FROM job_logs WHERE job_id IN (SELECT id FROM d))"
+        " l AS (DELETE FROM job_logs WHERE job_id IN (SELECT id FROM d)),"
+        " e AS (DELETE FROM job_deps WHERE parent_id IN (SELECT id FROM d)"
+        "   OR child_id IN (SELECT id FROM d))"
         " DELETE FROM jobs WHERE id IN (SELECT id FROM d)",
     [MT_IDEMPOTENCY] = "DELETE FROM idempotency WHERE (user_id, key) IN"
                        " (SELECT user_id, key FROM idempotency WHERE created_at<$1 LIMIT $2)",

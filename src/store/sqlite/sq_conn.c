@@ -572,10 +572,18 @@ static const char *const st_sql[ST__COUNT] = {
     " AND (?5 IS NULL OR type=?5) AND (?6 IS NULL OR queue=?6) LIMIT ?7)"
     [ST_CANCEL_FILTER] = CANCEL_SET "coalesce(?2, 1) AND" CANCEL_WHERE,   /* all users */
     [ST_CANCEL_FILTER_USER] = CANCEL_SET "user_id=?2 AND" CANCEL_WHERE,
+#define CLEANUP_PICK "SELECT id FROM jobs INDEXED BY jobs_cleanup" \
+    " WHERE status IN ('completed','failed','cancelled') AND completed_at<?1" \
+    " ORDER BY completed_at LIMIT ?2"
     [ST_CLEANUP_LOGS] =
         "DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs INDEXED BY jobs_cleanup"
         " WHERE status IN ('completed','failed','cancelled') AND completed_at<?1"
         " ORDER BY completed_at LIMIT ?2)",
+    /* a finished job's dependency edges go with it: its parents are finished too, and a
+     * finished parent has already unblocked or cancelled its children */
+    [ST_CLEANUP_DEPS] =
+        "DELETE FROM job_deps WHERE parent_id IN (" CLEANUP_PICK ") OR child_id IN ("
+        CLEANUP_PICK ")",
     [ST_CLEANUP_JOBS] =
         "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_cleanup"
         " WHERE status IN ('completed','failed','cancelled') AND completed_at<?1"
@@ -954,6 +962,7 @@ static const struct plan_name plans[] = {
     {"unique", ST_FIND_UNIQUE, -1},
     {"cleanup", ST_CLEANUP_JOBS, -1},
     {"cleanup_logs", ST_CLEANUP_LOGS, -1},
+    {"cleanup_deps", ST_CLEANUP_DEPS, -1},
     {"oldest_due", ST_OLDEST_DUE, -1},
     {"stats_types", ST_STATS_TYPES, -1},
     {"stats_minutes", ST_STATS_MINUTES, -1},

@@ -255,8 +255,10 @@ static jq_err w_maint(struct conn *cn, struct sctx *c, void *arg)
     case MT_EXPIRE:
         err = run_cut(cn, c, ST_EXPIRE, now, a->batch, a->rows);
         return err ? err : next_due(cn, c, ST_NEXT_EXPIRY, a->next_ms);
-    case MT_CLEANUP:        /* logs first: the same subquery picks the same jobs */
+    case MT_CLEANUP:   /* logs, edges, then jobs: the same subquery picks the same jobs */
         if ((err = run_cut(cn, c, ST_CLEANUP_LOGS, now - a->arg_ms, a->batch, &(int){0})))
+            return err;
+        if ((err = run_cut(cn, c, ST_CLEANUP_DEPS, now - a->arg_ms, a->batch, &(int){0})))
             return err;
         return run_cut(cn, c, ST_CLEANUP_JOBS, now - a->arg_ms, a->batch, a->rows);
     case MT_IDEMPOTENCY:
