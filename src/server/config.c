@@ -35,6 +35,9 @@ static const struct opt opts[] = {
      "request body cap in bytes"},
     {"max-connections", "JOBQ_MAX_CONNECTIONS", OPT_INT, F(max_connections), "1024", 4, 10000,
      "concurrent HTTP connections"},
+    {"header-timeout-ms", "JOBQ_HEADER_TIMEOUT_MS", OPT_INT, F(header_timeout_ms), "30000", 0,
+     600000, "a connection whose request headers are not complete this long after it opened "
+     "(or after its last reply) is closed; 0: off"},
     {"lease-ms", "JOBQ_LEASE_MS", OPT_INT, F(lease_ms), "30000", 1000, 3600000,
      "default lease of a claim"},
     {"backoff-base-ms", "JOBQ_BACKOFF_BASE_MS", OPT_INT, F(backoff_base_ms), "1000", 1,

@@ -18,6 +18,7 @@ struct jobqd_config {
     const char *sync;            /* full | normal | off */
     int64_t body_max;            /* request body cap, bytes */
     int64_t max_connections;     /* concurrent HTTP connections (one thread each) */
+    int64_t header_timeout_ms;   /* slowloris guard: deadline for a request's headers */
     int64_t lease_ms;            /* default lease of a claim */
     int64_t backoff_base_ms, backoff_max_ms;
     int64_t ttl_ms;              /* default time a pending job may wait before it expires */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,11 +29,29 @@ enum {
     THREAD_STACK = 1 << 20,
 };
 
+/* One open connection, for the header deadline. libmicrohttpd's own timeout is an
+ * inactivity timeout: a client that sends one header byte every few seconds (slowloris)
+ * would hold its connection thread forever. The watchdog shuts down the socket of any
+ * connection whose request headers are not complete header_timeout_ms after it opened or
+ * after its last reply; libmicrohttpd then sees EOF and closes it as usual. */
+struct conn_watch {
+    struct conn_watch *prev, *next;
+    int fd;
+    int64_t since_ms;            /* opened, or last reply finished (monotonic) */
+    bool in_request;             /* headers complete, request not yet finished */
+    bool shut;
+};
+
 struct http {
     struct MHD_Daemon *daemon;
     pthread_mutex_t mu;
     pthread_cond_t idle;         /* signalled when inflight drops to 0 */
     int inflight;                /* requests between their first callback and completion */
+    struct conn_watch *conns;    /* open connections (under mu) */
+    int64_t header_timeout_ms;   /* 0: no watchdog */
+    pthread_t watchdog;
+    pthread_cond_t wd_cond;      /* wakes the watchdog to stop */
+    bool wd_run, wd_stop;
 };
 
 enum { DRAIN_MAX_MS = 10000 };   /* shutdown waits this long for replies in flight */
@@ -235,16 +254,104 @@ static void free_req(struct req *q)
     free(q);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct conn_watch *watch_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* A request's headers are complete (in = true) or its reply is done (in = false). */
+static void watch_mark(struct http *h, struct MHD_Connection *conn, bool in)
+{
+    struct conn_watch *w = watch_of(conn);
+    if (!w)
+        return;
+    pthread_mutex_lock(&h->mu);
+    w->in_request = in;
+    w->since_ms = mono_ms();
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_watch *w = calloc(1, sizeof *w);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!w || !ci) {          /* unwatched: only the inactivity timeout applies */
+            free(w);
+            return;
+        }
+        w->fd = ci->connect_fd;
+        w->since_ms = mono_ms();
+        pthread_mutex_lock(&h->mu);
+        w->next = h->conns;
+        if (h->conns)
+            h->conns->prev = w;
+        h->conns = w;
+        pthread_mutex_unlock(&h->mu);
+        *socket_context = w;
+        return;
+    }
+    struct conn_watch *w = *socket_context;      /* closed: before its socket is */
+    if (!w)
+        return;
+    pthread_mutex_lock(&h->mu);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        h->conns = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&h->mu);
+    free(w);
+    *socket_context = NULL;
+}
+
+/* Wakes every quarter of the timeout and shuts down late connections. */
+static void *watchdog_main(void *arg)
+{
+    struct http *h = arg;
+    int64_t step = h->header_timeout_ms / 4 > 0 ? h->header_timeout_ms / 4 : 1;
+    pthread_mutex_lock(&h->mu);
+    while (!h->wd_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (step % 1000) * 1000000;
+        ts.tv_sec += step / 1000 + ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&h->wd_cond, &h->mu, &ts);
+        int64_t now = mono_ms();
+        for (struct conn_watch *w = h->conns; w; w = w->next)
+            if (!w->in_request && !w->shut && now - w->since_ms >= h->header_timeout_ms) {
+                shutdown(w->fd, SHUT_RDWR);
+                w->shut = true;
+            }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct http *h = cls;
-    (void)conn;
     (void)toe;
     if (!*con_cls)
         return;
     free_req(*con_cls);
     *con_cls = NULL;
+    watch_mark(h, conn, false);   /* the next request's headers are on the clock */
     pthread_mutex_lock(&h->mu);
     if (--h->inflight == 0)
         pthread_cond_broadcast(&h->idle);
@@ -331,6 +438,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!(q = new_req(d, conn, method, url)))
             return MHD_NO;
         *con_cls = q;
+        watch_mark(d->http, conn, true);
         pthread_mutex_lock(&d->http->mu);
         d->http->inflight++;
         pthread_mutex_unlock(&d->http->mu);
@@ -401,11 +509,14 @@ struct http *http_start(struct jobqd *d, int *port)
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->idle, NULL);
+    pthread_cond_init(&h->wd_cond, NULL);
+    h->header_timeout_ms = d->cfg.header_timeout_ms;
     d->http = h;                 /* request callbacks count in-flight requests on it */
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, d,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)d->cfg.max_connections,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
@@ -417,6 +528,12 @@ struct http *http_start(struct jobqd *d, int *port)
         d->http = NULL;
         free(h);
         return NULL;
+    }
+    if (h->header_timeout_ms > 0) {
+        h->wd_run = pthread_create(&h->watchdog, NULL, watchdog_main, h) == 0;
+        if (!h->wd_run)
+            log_warn("no header-timeout watchdog thread: slow clients are bounded only by "
+                     "the %d s inactivity timeout", CONN_TIMEOUT_S);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon,
                                                            MHD_DAEMON_INFO_BIND_PORT);
@@ -440,7 +557,15 @@ void http_stop(struct http *h)
     while (h->inflight > 0 && pthread_cond_timedwait(&h->idle, &h->mu, &ts) == 0)
         ;
     pthread_mutex_unlock(&h->mu);
+    if (h->wd_run) {
+        pthread_mutex_lock(&h->mu);
+        h->wd_stop = true;
+        pthread_cond_signal(&h->wd_cond);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->watchdog, NULL);
+    }
     MHD_stop_daemon(h->daemon);
+    pthread_cond_destroy(&h->wd_cond);
     pthread_cond_destroy(&h->idle);
     pthread_mutex_destroy(&h->mu);
     free(h);

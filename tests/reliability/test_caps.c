@@ -5,6 +5,8 @@
  *   - headers over the cap -> 431, a URI over the cap -> 414 / 404, depth > cap -> 400;
  *   - slowloris: many connections sending their headers a byte at a time; other clients
  *     are still served promptly and memory stays bounded;
+ *   - a header trickled a byte at a time is closed by --header-timeout-ms, while a
+ *     long-poll in flight is not;
  *   - past --max-connections: new connections are refused or closed, never hang; the fd
  *     count stays bounded and service is back as soon as the hogs leave.
  * CI offers 64 MiB and 200 slow connections; JQ_LONG=1 offers 1 GiB and 900.
@@ -189,6 +191,53 @@ static bool healthy(void *arg)
     char buf[1024];
     return rel_raw(s->port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 0,
                    buf, sizeof buf, 1000) == 200;
+}
+
+/* Sends one byte of a header every ~100 ms (so the inactivity timeout never fires) until
+ * the server closes the connection or deadline_ms passes; returns when it closed (ms since
+ * the connection opened), or -1. */
+static int64_t trickle_until_closed(int port, int64_t deadline_ms)
+{
+    int fd = rel_connect(port);
+    if (fd < 0) return -1;
+    int64_t t0 = th_now_ms(), closed = -1;
+    const char *head = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    bool alive = rel_send_all(fd, head, strlen(head));
+    while (alive && th_now_ms() - t0 < deadline_ms) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, 100) > 0) {               /* EOF or reset: the server closed it */
+            char b[64];
+            if (recv(fd, b, sizeof b, 0) <= 0) break;
+        }
+        alive = rel_send_all(fd, "a", 1);
+    }
+    if (th_now_ms() - t0 < deadline_ms) closed = th_now_ms() - t0;
+    close(fd);
+    return closed;
+}
+
+TEST(t18_slowloris_closed_by_header_timeout)
+{
+    static const char *const extra[] = { "--header-timeout-ms", "600", NULL };
+    struct testsrv *s = st_start_with(extra);
+    const char *w = ts_token(s, "w", "worker");
+    int64_t closed = trickle_until_closed(s->port, 6000);
+    printf("  a header trickled byte by byte: closed after %lld ms (header timeout 600 ms)\n",
+           (long long)closed);
+    CHECK(closed >= 550);                        /* not before the deadline ... */
+    CHECK(closed >= 0 && closed < 3000);         /* ... and soon after it */
+    /* a request in flight is not on the header clock: a 1.5 s long-poll claim finishes */
+    struct tsconn *c = tsconn_new(s);
+    struct resp r;
+    int64_t t0 = th_now_ms();
+    CHECK_EQ(tsconn_req(c, "POST", "/v1/queues/hq/claim", w,
+                        "{\"worker_id\":\"h\",\"wait_ms\":1500}", &r), 200);
+    CHECK(th_now_ms() - t0 >= 1400);
+    resp_free(&r);
+    tsconn_free(c);
+    CHECK_EQ(ts_req(s, "GET", "/healthz", NULL, NULL, &r), 200);
+    resp_free(&r);
+    testsrv_stop(s);
 }
 
 TEST(t18_past_max_connections_refuses_and_recovers)
