@@ -193,9 +193,10 @@ struct lg_counts ledger_check(struct ledger *l, FILE *out, int detail)
     struct lg_counts c = { 0 };
     pthread_mutex_lock(&l->mu);
     if (l->log) fflush(l->log);
-    qsort(l->creates.v, l->creates.n, sizeof *l->creates.v, by_create_key);
-    qsort(l->claims.v, l->claims.n, sizeof *l->claims.v, by_claim);
-    qsort(l->dones.v, l->dones.n, sizeof *l->dones.v, by_done);
+    /* (qsort of a NULL array is undefined even for 0 elements: UBSan says so) */
+    if (l->creates.n) qsort(l->creates.v, l->creates.n, sizeof *l->creates.v, by_create_key);
+    if (l->claims.n) qsort(l->claims.v, l->claims.n, sizeof *l->claims.v, by_claim);
+    if (l->dones.n) qsort(l->dones.v, l->dones.n, sizeof *l->dones.v, by_done);
     size_t nf = l->finals.n;
     struct ev_final *byid = malloc((nf + 1) * sizeof *byid), *bykey = malloc((nf + 1) * sizeof *bykey);
     if (!byid || !bykey) abort();
