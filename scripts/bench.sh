@@ -12,6 +12,9 @@
 #   SEED=1 make bench       also bench_latency (seed latency table; 1M jobs, long)
 #   SEARCH=1 make bench     also bench_search (search latencies on 1M jobs / 5M log lines, or
 #                           100k / 500k with QUICK=1; fills its own database under /tmp)
+#   PG=1 make bench         the same workloads on PostgreSQL: a private cluster (initdb in a temp
+#                           dir, fsync=on, synchronous_commit=on), a fresh database per run;
+#                           results in bench/results/jobq-pg.jsonl
 # Knobs: REPS, TIMEOUT (300 s per run), WORKLOADS ("w1a w1b w2 w3"), SWEEP=0 to skip the
 #        sweep, BENCH_ARGS (extra bench_w args), JOBS (cmake -j).
 set -u
@@ -31,6 +34,31 @@ RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)-$$
 DURABILITY="--sync full: SQLite WAL, synchronous=FULL, fsync per group commit before the reply"
 ADMIN="bench-admin-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 SERVER_PID=; DATA=
+PG=${PG:-0}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+PGDIR=; PGPORT=; PGN=0
+if [ "$PG" = 1 ]; then
+    RESULTS=bench/results/jobq-pg.jsonl
+    DURABILITY="PostgreSQL 15, private cluster on /tmp: fsync=on, synchronous_commit=on (WAL flushed before the reply)"
+fi
+
+# As the postgres user when root (initdb refuses root).
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+pg_up() {
+    PGDIR=$(mktemp -d /tmp/jobq-bench-pg.XXXXXX)
+    [ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
+    PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    as_pg "$PG_BIN/initdb" -D "$PGDIR/data" -A trust -U postgres >"$PGDIR/initdb.log" 2>&1 &&
+        as_pg "$PG_BIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/postgres.log" -w -t 60 start \
+            -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on" >/dev/null
+}
+
+pg_down() {
+    [ -n "$PGDIR" ] || return 0
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1
+    rm -rf "$PGDIR"; PGDIR=
+}
 
 log() { echo "bench: $*" >&2; }
 
@@ -42,7 +70,13 @@ build() {
 # Starts a fresh jobqd; sets SERVER_PID, DATA, PORT. Extra args go to jobqd.
 start_server() {
     DATA=$(mktemp -d /tmp/jobq-bench.XXXXXX)
-    JOBQ_ADMIN_TOKEN=$ADMIN "$BUILD/jobqd" --db "$DATA/jobq.db" --host 127.0.0.1 --port 0 \
+    local db="$DATA/jobq.db"
+    if [ "$PG" = 1 ]; then
+        PGN=$((PGN + 1))
+        as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE bench$PGN" postgres >/dev/null || return 1
+        db="postgres://postgres@127.0.0.1:$PGPORT/bench$PGN"
+    fi
+    JOBQ_ADMIN_TOKEN=$ADMIN "$BUILD/jobqd" --db "$db" --host 127.0.0.1 --port 0 \
         --port-file "$DATA/port" --sync full --active-limit 0 --log-level warn "$@" \
         </dev/null >"$DATA/jobqd.log" 2>&1 &
     SERVER_PID=$!
@@ -65,7 +99,7 @@ stop_server() {
     [ -n "$DATA" ] && rm -rf "$DATA"
     SERVER_PID=; DATA=
 }
-trap 'stop_server; exit 130' INT TERM
+trap 'stop_server; pg_down; exit 130' INT TERM
 
 # A result line for a run that produced none.
 bad_line() { # workload rep status rc [sweep-label]
@@ -131,6 +165,7 @@ main() {
     mkdir -p bench/results
     log "building Release in $BUILD/"
     build "$([ "$SEED" = 1 ] && echo bench_latency) $([ "$SEARCH" = 1 ] && echo bench_search)" || { log "build failed"; exit 1; }
+    if [ "$PG" = 1 ]; then pg_up || { log "PostgreSQL cluster did not start"; pg_down; exit 1; }; fi
     log "run $RUN_ID: workloads [$WORKLOADS], $REPS rep(s)${QARG:+, quick}, timeout ${TIMEOUT}s"
     for wl in $WORKLOADS; do
         for rep in $(seq 1 "$REPS"); do run_one "$wl" "$rep" ""; done
@@ -151,6 +186,7 @@ main() {
     "$BUILD/bench_table" --results "$RESULTS" --peers bench/peers.json --run-id "$RUN_ID"
     echo
     machine_line
+    pg_down
     echo "Raw lines: $RESULTS (run_id $RUN_ID); tree $(git describe --always --dirty 2>/dev/null)."
 }
 main
