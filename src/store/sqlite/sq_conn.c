@@ -325,7 +325,11 @@ jq_err sq__conn_open(const char *path, bool readonly, int sync, const char *vfs,
     char *msg = NULL;
     rc = sqlite3_exec(cn->db, readonly ? "PRAGMA query_only=1"
                                        /* recursive: a cancelled parent cancels grandchildren */
-                                       : "PRAGMA journal_mode=WAL; PRAGMA recursive_triggers=1",
+                                       /* journal_size_limit: a WAL that a long reader let
+                                        * grow is cut back to 16 MiB when it next restarts
+                                        * (in normal use it stays near 4 MiB) */
+                                       : "PRAGMA journal_mode=WAL; PRAGMA recursive_triggers=1;"
+                                         " PRAGMA journal_size_limit=16777216",
                       NULL, NULL, &msg);
     if (rc == SQLITE_OK && !readonly)
         rc = sqlite3_exec(cn->db, syncs[sync < 0 || sync > 2 ? 2 : sync], NULL, NULL, &msg);
