@@ -94,3 +94,14 @@ void stats_throughput(json_t *out, int64_t first, const int64_t *done, const int
                                              (json_int_t)done[i], "failed", (json_int_t)failed[i]));
     }
 }
+
+void stats_put_global(json_t *doc, int64_t now_ms, int64_t oldest, json_t *queues,
+                      json_t *types, json_t *tp)
+{
+    json_object_set_new(doc, "oldest_pending_age_ms",
+                        oldest ? json_integer(now_ms - oldest) : json_null());
+    stats_type_defaults(types);
+    json_object_set_new(doc, "queues", stats_as_list(queues, "queue"));
+    json_object_set_new(doc, "types", stats_as_list(types, "type"));
+    json_object_set_new(doc, "throughput", tp);
+}

@@ -28,5 +28,9 @@ void    stats_type_defaults(json_t *types);
 /* 60 entries {minute, completed, failed} from per-minute arrays starting at first_minute. */
 void    stats_throughput(json_t *out, int64_t first_minute, const int64_t *done,
                          const int64_t *failed);
+/* The admin part of the document: oldest_pending_age_ms (oldest 0: none), queues, types
+ * and throughput; steals queues, types and tp. */
+void    stats_put_global(json_t *doc, int64_t now_ms, int64_t oldest, json_t *queues,
+                         json_t *types, json_t *tp);
 
 #endif

@@ -61,6 +61,32 @@ void job_list_fini(struct job_list *l)
     l->n = 0;
 }
 
+jq_err job_list_append(struct job_list *out, struct job_list *more)
+{
+    if (more->n == 0)
+        return JQ_E_OK;
+    size_t need = (size_t)out->n + (size_t)more->n;
+    struct job *nj = realloc(out->jobs, sizeof *nj * need);
+    if (!nj)
+        return JQ_E_NOMEM;
+    memcpy(nj + out->n, more->jobs, sizeof *nj * (size_t)more->n);
+    out->jobs = nj;
+    out->n = (int)need;
+    free(more->jobs);
+    more->jobs = NULL;
+    more->n = 0;
+    return JQ_E_OK;
+}
+
+const char *job_list_max_user(const struct job_list *l, int from, int to)
+{
+    const char *m = l->jobs[from].user_id;
+    for (int i = from + 1; i < to; i++)
+        if (strcmp(l->jobs[i].user_id, m) > 0)
+            m = l->jobs[i].user_id;
+    return m;
+}
+
 void log_list_fini(struct log_list *l)
 {
     for (int i = 0; i < l->n; i++) {

@@ -81,6 +81,10 @@ struct job_list {
     bool total_capped;     /* an unselective search stopped counting at total */
 };
 void job_list_fini(struct job_list *l);
+/* Moves every job of more to the end of out (more is left empty); JQ_E_NOMEM leaves both. */
+jq_err job_list_append(struct job_list *out, struct job_list *more);
+/* The greatest user_id among l->jobs[from, to); from < to. */
+const char *job_list_max_user(const struct job_list *l, int from, int to);
 
 /* What a create asks for; validated by the server before it gets here. */
 struct job_new {

@@ -146,12 +146,7 @@ static jq_err global_stats(struct pgconn *cn, struct sctx *c, json_t *doc, json_
         err = type_p95(cn, c, types);
     if (!err)
         err = throughput(cn, c, tp);
-    json_object_set_new(doc, "oldest_pending_age_ms",
-                        oldest ? json_integer(c->now_ms - oldest) : json_null());
-    stats_type_defaults(types);
-    json_object_set_new(doc, "queues", stats_as_list(queues, "queue"));
-    json_object_set_new(doc, "types", stats_as_list(types, "type"));
-    json_object_set_new(doc, "throughput", tp);
+    stats_put_global(doc, c->now_ms, oldest, queues, types, tp);
     return err;
 }
 

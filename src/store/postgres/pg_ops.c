@@ -773,27 +773,10 @@ static jq_err fair_round(struct pgconn *cn, struct sctx *c, const struct claim_r
         " lease_token=" NEW_LEASE ", lease_expires_at=$2+$4, started_at=$2, updated_at=$2,"
         " error_message=NULL, error_code=NULL FROM picked WHERE j.id=picked.id"
         " AND j.status='pending' RETURNING " PG_JOB_COLS_P("j.") PG_PARENTS_COL("j."), &p, &more);
-    for (int i = 0; !err && i < more.n; i++) {
-        struct job *nj = realloc(out->jobs, sizeof *nj * (size_t)(out->n + 1));
-        if (!nj) {
-            err = JQ_E_NOMEM;
-            break;
-        }
-        out->jobs = nj;
-        out->jobs[out->n++] = more.jobs[i];
-        memset(&more.jobs[i], 0, sizeof more.jobs[i]);
-    }
+    if (!err)
+        err = job_list_append(out, &more);
     job_list_fini(&more);
     return err;
-}
-
-static const char *max_user(const struct job_list *l, int from, int to)
-{
-    const char *m = l->jobs[from].user_id;
-    for (int i = from + 1; i < to; i++)
-        if (strcmp(l->jobs[i].user_id, m) > 0)
-            m = l->jobs[i].user_id;
-    return m;
 }
 
 static jq_err claim_fair(struct pgconn *cn, struct sctx *c, const struct claim_req *in,
@@ -819,7 +802,7 @@ static jq_err claim_fair(struct pgconn *cn, struct sctx *c, const struct claim_r
     if (!err && out->n) {
         pthread_mutex_lock(&s->fmu);
         snprintf(fair_cursor(s, in->queue), NAME_MAX_LEN + 1, "%s",
-                 out->n > first ? max_user(out, first, out->n) : max_user(out, 0, first));
+                 job_list_max_user(out, out->n > first ? first : 0, out->n));
         pthread_mutex_unlock(&s->fmu);
     }
     cn->wrote = cn->wrote || out->n > 0;

@@ -716,23 +716,6 @@ static int by_pickup_order(const void *x, const void *y)
 }
 
 /* Moves every job of more to the end of out (more is left empty). */
-static jq_err append_jobs(struct job_list *out, struct job_list *more)
-{
-    if (more->n == 0)
-        return JQ_E_OK;
-    size_t need = (size_t)out->n + (size_t)more->n;
-    struct job *nj = realloc(out->jobs, sizeof *nj * need);
-    if (!nj)
-        return JQ_E_NOMEM;
-    memcpy(nj + out->n, more->jobs, sizeof *nj * (size_t)more->n);
-    out->jobs = nj;
-    out->n = (int)need;
-    free(more->jobs);
-    more->jobs = NULL;
-    more->n = 0;
-    return JQ_E_OK;
-}
-
 /* The round-robin position of queue (a slot of the writer's small table). */
 static char *fair_cursor(struct conn *cn, const char *queue)
 {
@@ -766,19 +749,9 @@ static jq_err claim_fair_round(struct conn *cn, struct sctx *c, const struct cla
     struct job_list more = {0};
     jq_err err = sq__jobs(cn, st, &more);
     if (!err)
-        err = append_jobs(out, &more);
+        err = job_list_append(out, &more);
     job_list_fini(&more);
     return err;
-}
-
-/* The greatest user_id among jobs [from, to). */
-static const char *max_user(const struct job_list *l, int from, int to)
-{
-    const char *m = l->jobs[from].user_id;
-    for (int i = from + 1; i < to; i++)
-        if (strcmp(l->jobs[i].user_id, m) > 0)
-            m = l->jobs[i].user_id;
-    return m;
 }
 
 /* Round-robin over users: from the queue's cursor to the end, then from the
@@ -793,7 +766,7 @@ static jq_err claim_fair(struct conn *cn, struct sctx *c, const struct claim_req
         err = claim_fair_round(cn, c, in, "", in->max - out->n, out);   /* wrap around */
     if (!err && out->n)          /* the last user served: of the wrapped round, if any */
         snprintf(cursor, NAME_MAX_LEN + 1, "%s",
-                 out->n > first ? max_user(out, first, out->n) : max_user(out, 0, first));
+                 job_list_max_user(out, out->n > first ? first : 0, out->n));
     return err;
 }
 
@@ -844,7 +817,7 @@ static jq_err claim_plain(struct conn *cn, struct sctx *c, const struct claim_re
     if (!err && more.n > 1)   /* RETURNING order is unspecified; give pickup order */
         qsort(more.jobs, (size_t)more.n, sizeof *more.jobs, by_pickup_order);
     if (!err)
-        err = append_jobs(out, &more);
+        err = job_list_append(out, &more);
     job_list_fini(&more);
     return err;
 }
