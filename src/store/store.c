@@ -5,6 +5,7 @@
 #include "store/store.h"
 
 #include <assert.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,28 @@ jq_err job_list_append(struct job_list *out, struct job_list *more)
     more->jobs = NULL;
     more->n = 0;
     return JQ_E_OK;
+}
+
+char *finish_items_json(const struct finish_item *it, int n, bool fail, bool y_bool)
+{
+    if (n == 0)
+        return NULL;
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:s, s:s}", "i", it[i].id, "l", it[i].lease);
+        if (!fail && it[i].result)
+            json_object_set_new(o, "r", json_loads(it[i].result, JSON_DECODE_ANY, NULL));
+        if (fail) {
+            json_t *y = y_bool ? json_boolean(it[i].fail.retryable)
+                               : json_integer(it[i].fail.retryable);
+            json_object_update_new(o, json_pack("{s:s?, s:s?, s:o}", "m",
+                it[i].fail.error_message, "c", it[i].fail.error_code, "y", y));
+        }
+        json_array_append_new(arr, o);
+    }
+    char *s = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return s;
 }
 
 const char *job_list_max_user(const struct job_list *l, int from, int to)

@@ -218,6 +218,10 @@ struct finish_item {
     const char *result;            /* complete: JSON text or NULL */
     struct fail_req fail;          /* fail: the outcome */
 };
+/* [{"i":id,"l":lease,"r":result}] (fail: {"i","l","m":message,"c":code,"y":retryable}) for
+ * a batch of finishes, the parameter of the backends' one-statement UPDATE; y is a JSON
+ * boolean when y_bool, else 0/1. malloc'd; NULL when n is 0. */
+char *finish_items_json(const struct finish_item *it, int n, bool fail, bool y_bool);
 
 /* Completes and fails jobs, then claims, in one operation (one commit). */
 struct finish_req {

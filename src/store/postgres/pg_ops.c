@@ -958,26 +958,6 @@ struct finish_args {
     const struct retry_policy *rp;
 };
 
-static char *items_json(const struct finish_item *it, int n, bool fail)
-{
-    if (n == 0)
-        return NULL;
-    json_t *arr = json_array();
-    for (int i = 0; i < n; i++) {
-        json_t *o = json_pack("{s:s, s:s}", "i", it[i].id, "l", it[i].lease);
-        if (!fail && it[i].result)
-            json_object_set_new(o, "r", json_loads(it[i].result, JSON_DECODE_ANY, NULL));
-        if (fail)
-            json_object_update_new(o, json_pack("{s:s?, s:s?, s:b}", "m",
-                it[i].fail.error_message, "c", it[i].fail.error_code, "y",
-                it[i].fail.retryable));
-        json_array_append_new(arr, o);
-    }
-    char *s = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
-    return s;
-}
-
 static const char *const finish_sql[2] = {
     "UPDATE jobs SET status='completed', result=x.r, completed_at=$2, updated_at=$2,"
     " lease_token=NULL, lease_expires_at=NULL"
@@ -1073,8 +1053,9 @@ jq_err pg__op_finish_claim(void *self, struct sctx *c, const struct finish_req *
                            struct finish_out *out)
 {
     struct pg *s = self;
-    struct finish_args a = {in, items_json(in->complete, in->n_complete, false),
-                            items_json(in->fail, in->n_fail, true), out, &s->cfg.retry};
+    struct finish_args a = {in, finish_items_json(in->complete, in->n_complete, false, true),
+                            finish_items_json(in->fail, in->n_fail, true, true), out,
+                            &s->cfg.retry};
     memset(out, 0, sizeof *out);
     out->claimed.total = -1;
     out->errors = calloc((size_t)(in->n_complete + in->n_fail + 1), sizeof *out->errors);

@@ -15,26 +15,6 @@ struct finish_args {
     struct finish_out *out;
 };
 
-/* [{"i":id,"l":lease,...}] for one list; malloc'd (NULL when the list is empty). */
-static char *items_json(const struct finish_item *it, int n, bool fail)
-{
-    if (n == 0)
-        return NULL;
-    json_t *arr = json_array();
-    for (int i = 0; i < n; i++) {
-        json_t *o = json_pack("{s:s, s:s}", "i", it[i].id, "l", it[i].lease);
-        if (!fail && it[i].result)
-            json_object_set_new(o, "r", json_loads(it[i].result, JSON_DECODE_ANY, NULL));
-        if (fail)
-            json_object_update_new(o, json_pack("{s:s?, s:s?, s:i}", "m",
-                it[i].fail.error_message, "c", it[i].fail.error_code, "y", it[i].fail.retryable));
-        json_array_append_new(arr, o);
-    }
-    char *s = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
-    return s;
-}
-
 /* Runs an UPDATE … FROM json_each; marks the ids it finished in done[]. */
 static jq_err finish_list(struct conn *cn, struct sctx *c, enum st_id id, const char *items,
                           const struct finish_item *it, int n, bool *done, int *count)
@@ -119,8 +99,8 @@ static jq_err w_finish_claim(struct conn *cn, struct sctx *c, void *arg)
 jq_err sq__op_finish_claim(void *self, struct sctx *c, const struct finish_req *in,
                            struct finish_out *out)
 {
-    struct finish_args a = {in, items_json(in->complete, in->n_complete, false),
-                            items_json(in->fail, in->n_fail, true), out};
+    struct finish_args a = {in, finish_items_json(in->complete, in->n_complete, false, false),
+                            finish_items_json(in->fail, in->n_fail, true, false), out};
     memset(out, 0, sizeof *out);
     out->claimed.total = -1;
     out->errors = calloc((size_t)(in->n_complete + in->n_fail + 1), sizeof *out->errors);
