@@ -258,20 +258,36 @@ struct load {
     int acked, refused;
 };
 
+static int load_acked(struct load *l)
+{
+    int n = __atomic_load_n(&l->acked, __ATOMIC_SEQ_CST);
+    return n < LOAD_MAX ? n : LOAD_MAX;
+}
+
+struct load_goal { struct load *l; int n; };
+
+static bool load_reached(void *arg)
+{
+    struct load_goal *g = arg;
+    return load_acked(g->l) >= g->n;
+}
+
 static void *load_run(void *arg)
 {
     struct load *l = arg;
     struct tsconn *conn = tsconn_new(l->s);
-    for (int i = 0; !l->stop && l->acked < LOAD_MAX; i++) {
+    for (int i = 0; !l->stop && load_acked(l) < LOAD_MAX; i++) {
         char body[128];
         struct resp r;
         snprintf(body, sizeof body, "{\"type\":\"t\",\"queue\":\"ld\",\"params\":{\"i\":%d},"
                  "\"dedup\":false}", i);
         long st = tsconn_req(conn, "POST", "/v1/jobs", l->token, body, &r);
-        if (st == 201 && jstr(r.json, "id"))
-            snprintf(l->ids[l->acked++], TS_ID_MAX, "%s", jstr(r.json, "id"));
-        else
-            l->refused++;
+        int k;                   /* two loaders share the list: take a slot atomically */
+        if (st == 201 && jstr(r.json, "id") &&
+            (k = __atomic_fetch_add(&l->acked, 1, __ATOMIC_SEQ_CST)) < LOAD_MAX)
+            snprintf(l->ids[k], TS_ID_MAX, "%s", jstr(r.json, "id"));
+        else if (st != 201)
+            __atomic_fetch_add(&l->refused, 1, __ATOMIC_SEQ_CST);
         resp_free(&r);
         if (st != 201)
             usleep(20 * 1000);
@@ -283,7 +299,7 @@ static void *load_run(void *arg)
 static void check_all_acked(struct load *l)
 {
     int lost = 0;
-    for (int i = 0; i < l->acked; i++) {
+    for (int i = 0; i < load_acked(l); i++) {
         struct resp r;
         if (ts_get(l->s, l->token, l->ids[i], &r) != 200 && lost++ < 5)
             fprintf(stderr, "  acknowledged job %s lost\n", l->ids[i]);
@@ -301,10 +317,11 @@ TEST(postgres_restart_under_load_loses_no_acknowledged_job)
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
         pthread_create(&th[i], NULL, load_run, &l);
-    usleep(700 * 1000);
-    int before = l.acked;
+    REQUIRE(poll_until(load_reached, &(struct load_goal){&l, 20}, 10000));   /* under load */
+    int before = load_acked(&l);
     REQUIRE_EQ(thpg_restart_immediate(), 0);
-    usleep(1500 * 1000);
+    /* serving again: more creates acknowledged after the restart */
+    CHECK(poll_until(load_reached, &(struct load_goal){&l, before + 20}, 30000));
     l.stop = true;
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
