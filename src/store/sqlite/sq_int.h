@@ -88,6 +88,17 @@ struct sq {
     bool ck_due, ck_stop;
     store_notify_fn notify;
     void *notify_arg;
+    /* --sync full: the writer commits with synchronous=NORMAL and hands each group to
+     * the syncer thread, which syncs the WAL and only then wakes the requesters, while
+     * the writer already runs the next group (sq_writer.c) */
+    bool pipelined;
+    pthread_t syncer;
+    pthread_mutex_t smu;             /* guards the sync queue, sstop */
+    pthread_cond_t scond;
+    struct wop *shead, *stail;       /* committed groups waiting for the WAL sync */
+    sqlite3_file *swal;              /* the WAL the queued groups wrote (writer-owned file) */
+    bool sdirty, swake, sstop;       /* queued groups changed rows / made work claimable */
+    _Atomic bool failed;             /* a WAL sync failed: fail-stop, no more writes */
     _Atomic uint64_t ops, commits, fsync_us, slow;
     _Atomic int64_t last_full_ms;    /* monotonic ms of the last SQLITE_FULL, 0 = never */
     _Atomic uint64_t group_hist[GROUP_BUCKETS], commit_hist[COMMIT_BUCKETS];

@@ -256,7 +256,10 @@ jq_err sq_open(const struct store_cfg *cfg, const struct store_ops **ops, void *
     pthread_cond_init(&s->work, NULL);
     pthread_mutex_init(&s->rmu, NULL);
     pthread_cond_init(&s->rcond, NULL);
-    if ((err = sq__conn_open(s->path, false, cfg->sync, cfg->vfs, &s->wconn)))
+    /* full (2): the WAL sync before the reply is the syncer's (sq_writer.c) */
+    s->pipelined = cfg->sync == 2;
+    if ((err = sq__conn_open(s->path, false, s->pipelined ? 1 : cfg->sync, cfg->vfs,
+                             &s->wconn)))
         goto undo_alloc;
     if ((err = sq__migrate(&s->wconn)))
         goto undo_conn;
