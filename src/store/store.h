@@ -126,6 +126,7 @@ struct cancel_req {
 
 enum maint_task { MT_RESCUE, MT_EXPIRE, MT_CLEANUP, MT_IDEMPOTENCY, MT_STATS, MT_EVENTS,
                   MT_SCHEDULES /* run by the server (server/sched.c), not store_maint */,
+                  MT_TERMS /* SQLite: index new jobs' containment terms in batches */,
                   MT__N };
 
 /* One committed change, as SSE streams it. */
@@ -311,6 +312,8 @@ struct store_counters {
     uint64_t ops, commits, fsync_us;
     uint64_t slow_statements;
     int64_t last_full_ms;              /* monotonic ms of the last disk-full error, 0 = never */
+    int64_t failed_ms;                 /* monotonic ms when an I/O error stopped writes until
+                                        * a restart (fail-stop), 0 = never */
     uint64_t group[GROUP_BUCKETS];     /* commits by operations in the group */
     uint64_t commit[COMMIT_BUCKETS];   /* commits by duration */
 };

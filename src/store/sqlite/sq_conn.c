@@ -218,6 +218,40 @@ static const char *const migrations[] = {
     "CREATE INDEX schedules_due ON schedules(next_run_at) WHERE paused = 0;"
     "CREATE TABLE schedule_fires (schedule_id TEXT NOT NULL, fire_at INTEGER NOT NULL,"
     "  job_id TEXT, PRIMARY KEY (schedule_id, fire_at)) WITHOUT ROWID;",
+    /* 2: fewer pages per change (issue 5: each page a commit touches is written to the
+     * WAL and again by the checkpoint).
+     * - events loses AUTOINCREMENT (one more page per commit: its sqlite_sequence row)
+     *   and the created_at index: pruning walks the oldest ids. An id is still never
+     *   reused, because pruning never deletes the newest event (max(id) + 1 is next).
+     *   legacy_alter_table: the triggers on jobs that insert into events name it, and
+     *   the rename must neither rewrite nor re-check them.
+     * - jobs_expiry holds only the jobs that can expire, not every pending job.
+     * - containment terms of new jobs are indexed in batches (the "terms" maintenance
+     *   task), not by a trigger per insert: about 35 us and 5 random pages per job less.
+     *   terms_mark.upto is the last jobs rowid indexed; searches also check the jobs
+     *   above it directly (sq__list_st), so results never lag. Deleting the highest
+     *   rowid lowers the mark, so a reused rowid is indexed again. */
+    "PRAGMA legacy_alter_table=ON;"
+    "CREATE TABLE events_v2 (id INTEGER PRIMARY KEY, user_id TEXT NOT NULL,"
+    "  job_id TEXT NOT NULL, queue TEXT NOT NULL, type TEXT NOT NULL, kind TEXT NOT NULL,"
+    "  data TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    "INSERT INTO events_v2 SELECT id, user_id, job_id, queue, type, kind, data, created_at"
+    "  FROM events;"
+    "DROP TABLE events;"
+    "ALTER TABLE events_v2 RENAME TO events;"
+    "DELETE FROM sqlite_sequence WHERE name = 'events';"
+    "PRAGMA legacy_alter_table=OFF;"
+    "CREATE INDEX events_job ON events(job_id, id);"
+    "DROP INDEX jobs_expiry;"
+    "CREATE INDEX jobs_expiry ON jobs(expires_at)"
+    "  WHERE status='pending' AND expires_at IS NOT NULL;"
+    "DROP TRIGGER jobs_terms_ins;"
+    "CREATE TABLE terms_mark (k INTEGER PRIMARY KEY CHECK (k = 0), upto INTEGER NOT NULL);"
+    "INSERT INTO terms_mark VALUES (0, coalesce((SELECT max(rowid) FROM jobs), 0));"
+    "CREATE TRIGGER jobs_terms_mark AFTER DELETE ON jobs"
+    "  WHEN old.rowid > coalesce((SELECT max(rowid) FROM jobs), 0) BEGIN"
+    "  UPDATE terms_mark SET upto = min(upto, coalesce((SELECT max(rowid) FROM jobs), 0));"
+    "  END;",
 };
 enum { SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
 
@@ -609,8 +643,21 @@ static const char *const st_sql[ST__COUNT] = {
         " WHERE job_id=?3 AND id>?1 AND (?2 IS NULL OR user_id=?2) AND (?4 IS NULL OR queue=?4)"
         " AND (?5 IS NULL OR type=?5) ORDER BY id LIMIT ?6",
     [ST_EVENTS_BOUNDS] = "SELECT (SELECT min(id) FROM events), (SELECT max(id) FROM events)",
+    /* the oldest ids (they follow time); never the newest, so no id is reused */
     [ST_EVENTS_PRUNE] = "DELETE FROM events WHERE id IN (SELECT id FROM events"
-                        " WHERE created_at<?1 ORDER BY id LIMIT ?2)",
+                        " ORDER BY id LIMIT ?2) AND created_at<?1"
+                        " AND id < (SELECT max(id) FROM events)",
+    /* containment terms of the jobs above the mark, in batches: ?1 mark, ?2 batch */
+    [ST_TERMS_MARK] = "SELECT upto FROM terms_mark",
+    [ST_TERMS_NEXT] = "SELECT max(r), count(*) FROM (SELECT rowid AS r FROM jobs"
+                      " WHERE rowid > ?1 ORDER BY rowid LIMIT ?2)",
+    [ST_TERMS_INDEX] =
+        "INSERT OR IGNORE INTO job_terms SELECT term, user_id, id FROM"
+        " (SELECT jq_term('p', t.fullkey, t.type, t.atom) AS term, j.user_id, j.id,"
+        " row_number() OVER (PARTITION BY j.rowid ORDER BY t.id) AS n"
+        " FROM jobs j, json_tree(j.params) t WHERE j.rowid > ?1 AND j.rowid <= ?2"
+        " AND t.type NOT IN ('object','array')) WHERE n <= 32",
+    [ST_TERMS_SET] = "UPDATE terms_mark SET upto = ?1",
     /* how many candidates the first leaf's term has (up to SEARCH_PROBE): ?1 query,
      * ?2 user or NULL, ?3 'p' | 'r' */
     [ST_TERM_PROBE] =
@@ -761,10 +808,10 @@ static const char *const st_sql[ST__COUNT] = {
         "UPDATE jobs SET status='failed', error_code='expired',"
         " error_message='expired before a worker claimed it', completed_at=?1, updated_at=?1"
         " WHERE id IN (SELECT id FROM jobs INDEXED BY jobs_expiry"
-        " WHERE status='pending' AND expires_at<=?1"
+        " WHERE status='pending' AND expires_at IS NOT NULL AND expires_at<=?1"
         " ORDER BY expires_at LIMIT ?2)",
     [ST_NEXT_EXPIRY] = "SELECT min(expires_at) FROM jobs INDEXED BY jobs_expiry"
-                       " WHERE status='pending'",
+                       " WHERE status='pending' AND expires_at IS NOT NULL",
     [ST_LOG_INSERT] =
         "INSERT INTO job_logs(job_id,user_id,created_at,level,message,metadata)"
         " SELECT id, user_id, ?3, ?4, ?5, ?6 FROM jobs WHERE " LEASE_OK
@@ -810,10 +857,14 @@ sqlite3_stmt *sq__st(struct conn *cn, struct sctx *c, enum st_id id)
 
 /* Containment filter: candidates from the first leaf's term (within the
  * user when scoped: %s), then the exact check. */
+/* The jobs above terms_mark are not indexed yet (the "terms" task indexes them in
+ * batches): they are candidates too, checked exactly like the rest. */
 #define CONTAINS(prefix, col, param)                                                   \
     " AND id IN (SELECT job_id FROM job_terms WHERE term = (SELECT jq_term('" prefix     \
     "', fullkey, type, atom) FROM json_tree(" param ") WHERE type NOT IN"                \
-    " ('object','array') LIMIT 1)%s) AND jq_contains(" col ", " param ")"
+    " ('object','array') LIMIT 1)%s UNION ALL SELECT id FROM jobs"                       \
+    " WHERE rowid > (SELECT upto FROM terms_mark))"                                      \
+    " AND jq_contains(" col ", " param ")"
 #define SEARCHES (LF_PARAMS | LF_RESULT | LF_LOGQ)
 
 /* Builds the list (or count) statement for one combination of filters.
@@ -989,6 +1040,9 @@ static const struct plan_name plans[] = {
     {"next_lease", ST_NEXT_LEASE, -1},
     {"next_expiry", ST_NEXT_EXPIRY, -1},
     {"events_job", ST_EVENTS_JOB, -1},
+    {"events_prune", ST_EVENTS_PRUNE, -1},
+    {"terms_next", ST_TERMS_NEXT, -1},
+    {"terms_index", ST_TERMS_INDEX, -1},
     {"complete_many", ST_COMPLETE_MANY, -1},
     {"fail_many", ST_FAIL_MANY, -1},
     {"has_due", ST_HAS_DUE, -1},

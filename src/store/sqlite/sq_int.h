@@ -31,7 +31,8 @@ enum st_id {
     ST_FIND_UNIQUE, ST_FIND_DEDUP, ST_FIND_CACHE, ST_ACTIVE_COUNT, ST_IDEM_GET, ST_IDEM_PUT,
     ST_BATCH_INSERT, ST_BATCH_EXISTING, ST_CANCEL_IDS, ST_CANCEL_FILTER, ST_CANCEL_FILTER_USER, ST_CLEANUP_LOGS,
     ST_CLEANUP_DEPS, ST_CLEANUP_JOBS, ST_IDEM_PRUNE, ST_STATS_PRUNE, ST_HIST_PRUNE, ST_COUNTS_USER, ST_OLDEST_DUE_USER,
-    ST_COUNTS_DIMS, ST_COUNT_DIM, ST_LOG_QUERY_OK, ST_LOG_SEARCH, ST_TERM_PROBE, ST_TERM_PROBE_USER, ST_EVENTS_AFTER, ST_EVENTS_JOB, ST_EVENTS_BOUNDS, ST_EVENTS_PRUNE, ST_STATS_TYPES, ST_STATS_HIST, ST_STATS_MINUTES, ST_OLDEST_DUE,
+    ST_COUNTS_DIMS, ST_COUNT_DIM, ST_LOG_QUERY_OK, ST_LOG_SEARCH, ST_TERM_PROBE, ST_TERM_PROBE_USER, ST_EVENTS_AFTER, ST_EVENTS_JOB, ST_EVENTS_BOUNDS, ST_EVENTS_PRUNE, ST_TERMS_MARK, ST_TERMS_NEXT,
+    ST_TERMS_INDEX, ST_TERMS_SET, ST_STATS_TYPES, ST_STATS_HIST, ST_STATS_MINUTES, ST_OLDEST_DUE,
     ST_BEGIN, ST_BEGIN_IMM, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
     ST__COUNT
 };
@@ -98,7 +99,9 @@ struct sq {
     struct wop *shead, *stail;       /* committed groups waiting for the WAL sync */
     sqlite3_file *swal;              /* the WAL the queued groups wrote (writer-owned file) */
     bool sdirty, swake, sstop;       /* queued groups changed rows / made work claimable */
-    _Atomic bool failed;             /* a WAL sync failed: fail-stop, no more writes */
+    _Atomic bool failed;             /* an I/O error on the write path: fail-stop, no
+                                      * more writes or checkpoints (sq_writer.c) */
+    _Atomic int64_t failed_ms;       /* monotonic ms when failed was set, 0 = never */
     _Atomic uint64_t ops, commits, fsync_us, slow;
     _Atomic int64_t last_full_ms;    /* monotonic ms of the last SQLITE_FULL, 0 = never */
     _Atomic uint64_t group_hist[GROUP_BUCKETS], commit_hist[COMMIT_BUCKETS];

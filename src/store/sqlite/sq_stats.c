@@ -236,6 +236,41 @@ static jq_err next_due(struct conn *cn, struct sctx *c, enum st_id id, int64_t *
     return rc == SQLITE_ROW ? JQ_E_OK : sq__rc(cn, rc, "next due");
 }
 
+/* Steps st (?1, ?2 bound to a, b) to its end; row values, if any, go to out[0..1]. */
+static jq_err step2(struct conn *cn, sqlite3_stmt *st, int64_t a, int64_t b, int64_t out[2])
+{
+    if (!st)
+        return JQ_E_STORAGE;
+    if (sqlite3_bind_parameter_count(st) >= 1)
+        sqlite3_bind_int64(st, 1, a);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int64(st, 2, b);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && out) {
+        out[0] = sqlite3_column_int64(st, 0);
+        out[1] = sqlite3_column_count(st) > 1 ? sqlite3_column_int64(st, 1) : 0;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, sqlite3_sql(st));
+}
+
+/* Indexes the containment terms of up to batch jobs above terms_mark, and moves
+ * the mark past them; *rows = jobs indexed. */
+static jq_err index_terms(struct conn *cn, struct sctx *c, int batch, int *rows)
+{
+    int64_t mark[2] = {0, 0}, next[2] = {0, 0};
+    jq_err err = step2(cn, sq__st(cn, c, ST_TERMS_MARK), 0, 0, mark);
+    if (!err)
+        err = step2(cn, sq__st(cn, c, ST_TERMS_NEXT), mark[0], batch, next);
+    if (err || next[1] == 0)
+        return err;
+    if (!(err = step2(cn, sq__st(cn, c, ST_TERMS_INDEX), mark[0], next[0], NULL)))
+        err = step2(cn, sq__st(cn, c, ST_TERMS_SET), next[0], 0, NULL);
+    if (!err)
+        *rows = (int)next[1];
+    return err;
+}
+
 static jq_err w_maint(struct conn *cn, struct sctx *c, void *arg)
 {
     struct maint_args *a = arg;
@@ -264,6 +299,8 @@ static jq_err w_maint(struct conn *cn, struct sctx *c, void *arg)
         if ((err = run_cut(cn, c, ST_STATS_PRUNE, now - a->arg_ms, a->batch, a->rows)))
             return err;
         return run_cut(cn, c, ST_HIST_PRUNE, now - a->arg_ms, a->batch, a->rows);
+    case MT_TERMS:
+        return index_terms(cn, c, a->batch, a->rows);
     default:
         return JQ_E_INVALID;
     }
