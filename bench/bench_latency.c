@@ -34,6 +34,8 @@ struct cfg {
     long cleanup_jobs;        /* finished jobs for the cleanup metric */
     long claim_pending;       /* pending jobs in the claim queue */
     double complete_frac;     /* share of the fill to complete */
+    long stages[8];           /* --stages: measure at each of these totals (ascending) */
+    int n_stages;             /* 0: one stage at jobs */
 };
 
 /* One keep-alive connection; one thread at a time. */
@@ -284,6 +286,8 @@ static void make_token(struct conn *c, long u, struct sb *b)
 
 /* Fill work item i: the (i % users)-th user's chunk number i / users. */
 static long per_user;         /* jobs per user (last chunk may be short) */
+static long seq_base;         /* first params seq of this fill (stages fill more) */
+static long stage_no;         /* 0, 1, ... (--stages): keeps each stage's params distinct */
 static long chunks_per_user;
 
 static void fill_item(struct conn *c, long i, struct sb *b)
@@ -292,7 +296,7 @@ static void fill_item(struct conn *c, long i, struct sb *b)
     long first = chunk * G->batch;
     long n = per_user - first < G->batch ? per_user - first : G->batch;
     if (n <= 0) return;
-    batch_body(b, NULL, "fill", u, u * per_user + first, n);
+    batch_body(b, NULL, "fill", u, seq_base + u * per_user + first, n);
     req_ok(c, "POST", "/v1/jobs/batch", tokens[u], b->p, 201);
     if (i % 7 == 0) keep_ids(c->body);
 }
@@ -324,7 +328,7 @@ static long admin_total;
 static void admin_fill_item(struct conn *c, long i, struct sb *b)
 {
     long n = admin_total - i * 1000 < 1000 ? admin_total - i * 1000 : 1000;
-    batch_body(b, "bench.x", admin_queue, -1, 900000000L + i * 1000, n);
+    batch_body(b, "bench.x", admin_queue, -1, 900000000L + stage_no * 10000000L + i * 1000, n);
     req_ok(c, "POST", "/v1/jobs/batch", G->admin, b->p, 201);
 }
 
@@ -337,16 +341,17 @@ static void admin_fill(const char *queue, long total)
     parallel(label, (total + 999) / 1000, admin_fill_item);
 }
 
-static void fill(void)
+/* Adds jobs (spread over the users) to what is there, and completes a share of them. */
+static void fill(long jobs)
 {
     double ms;
-    per_user = (G->jobs + G->users - 1) / G->users;
+    per_user = (jobs + G->users - 1) / G->users;
     chunks_per_user = (per_user + G->batch - 1) / G->batch;
-    parallel("tokens (active_limit 0)", G->users, make_token);
     ms = parallel("fill (POST /v1/jobs/batch)", G->users * chunks_per_user, fill_item);
     printf("{\"metric\":\"fill\",\"jobs\":%ld,\"users\":%ld,\"ms\":%.0f,\"jobs_per_s\":%.0f}\n",
            per_user * G->users, G->users, ms, (double)(per_user * G->users) / (ms / 1e3));
-    long to_complete = (long)((double)G->jobs * G->complete_frac / 100.0);
+    seq_base += per_user * G->users;
+    long to_complete = (long)((double)jobs * G->complete_frac / 100.0);
     long claims = (to_complete + 99) / 100;          /* claim max=100 each */
     if (claims > 0) parallel("complete (claim 100 + complete)", claims, complete_item);
 }
@@ -367,7 +372,7 @@ static void m_bulk(struct conn *c, struct metric *m, const char *tok)
 {
     struct sb b = { 0 };
     for (long i = 0; i < G->samples; i++) {
-        batch_body(&b, NULL, "bulkq", 77, 800000000L + i * 1000, 1000);
+        batch_body(&b, NULL, "bulkq", 77, 800000000L + stage_no * 10000000L + i * 1000, 1000);
         m->v[m->n++] = timed(c, "POST", "/v1/jobs/batch", tok, b.p, 201);
     }
     free(b.p);
@@ -405,7 +410,9 @@ static void m_list(struct conn *c, struct metric *m, const char *tok)
 
 static void m_claim(struct conn *c, struct metric *m)
 {
-    admin_fill("claimq", G->claim_pending);
+    static long pending;                        /* left in claimq by the last stage */
+    admin_fill("claimq", G->claim_pending - pending);
+    pending = G->claim_pending - G->samples;
     for (long i = 0; i < G->samples; i++)
         m->v[m->n++] = timed(c, "POST", "/v1/queues/claimq/claim", G->admin,
                              "{\"worker_id\":\"bench\",\"max\":1,\"lease_ms\":3600000}", 200);
@@ -452,6 +459,49 @@ static void report(struct metric **ms, int n)
     }
 }
 
+/* The seed metrics at the current fill; with ratio, also each p99 against first_p99
+ * (the first stage's), else records first_p99. */
+static void measure(struct conn *k, const struct cfg *c, double first_p99[7], bool ratio)
+{
+    /* a user with >= 1000 jobs for the list page, and one for bulk creates */
+    struct sb b = { 0 };
+    batch_body(&b, NULL, "bigq", 0, 700000000L + stage_no * 10000000L, 1000);
+    req_ok(k, "POST", "/v1/jobs/batch", tokens[0], b.p, 201);
+    free(b.p);
+
+    struct metric *m[7];
+    int n = 0;
+    m[n] = metric_new("bulk_create_1000", "bulk create of 1,000", 100, c->samples);
+    m_bulk(k, m[n++], tokens[c->users > 1 ? 1 : 0]);
+    m[n] = metric_new("dedup_create", "dedup create (existing pending)", 5, c->samples);
+    m_dedup(k, m[n++], tokens[0]);
+    m[n] = metric_new("status_get", "status GET /v1/jobs/{id}", 2, c->samples);
+    m_status(k, m[n++]);
+    m[n] = metric_new("list_page_1000", "user list page of 1,000", 5, c->samples);
+    m_list(k, m[n++], tokens[0]);
+    m[n] = metric_new("claim_10k_pending", "claim with 10K pending", 5, c->samples);
+    m_claim(k, m[n++]);
+    m[n] = metric_new("stats_admin", "GET /v1/stats (admin)", 50, c->samples);
+    m_stats(k, m[n++]);
+    long rows = 0;
+    m[n] = metric_new("cleanup_100k", "cleanup of finished jobs (1 run)", 500, 1);
+    m_cleanup(k, m[n++], &rows);
+    fprintf(stderr, "  cleanup deleted %ld rows (%ld finished jobs made for it)%s\n", rows,
+            c->cleanup_jobs, rows < c->cleanup_jobs ? " - was jobqd started with --retention-ms 1?" : "");
+    report(m, n);
+    printf("{\"metric\":\"cleanup_rows\",\"rows\":%ld}\n", rows);
+    for (int i = 0; i < n; i++) {
+        double p99 = quantile(m[i]->v, m[i]->n, 0.99);
+        if (!ratio)
+            first_p99[i] = p99;
+        else if (first_p99[i] > 0)
+            printf("{\"metric\":\"%s\",\"p99_ratio_to_first_stage\":%.2f}\n", m[i]->name,
+                   p99 / first_p99[i]);
+        free(m[i]->v);
+        free(m[i]);
+    }
+}
+
 /* --- command line --- */
 
 static void usage(FILE *f)
@@ -474,6 +524,9 @@ static void usage(FILE *f)
 "  --cleanup-jobs N     finished jobs deleted by the timed cleanup (default 100000)\n"
 "  --claim-pending N    pending jobs in the claim queue (default 10000)\n"
 "  --quick              smoke run: 20000 jobs, 200 users, 5000 cleanup jobs\n"
+"  --stages N,N,...     fill up to each total in turn and measure at each (e.g.\n"
+"                       100000,1000000,10000000: the seed table at 100K, 1M and 10M\n"
+"                       and the p99 ratio of the last stage to the first)\n"
 "  --help               this text\n"
 "\n"
 "Metrics (seed targets; the verdict uses p99): bulk create of 1,000 (<100 ms), dedup\n"
@@ -512,6 +565,7 @@ static void parse(int argc, char **argv, struct cfg *c)
         { "users", 1, 0, 'U' }, { "conns", 1, 0, 'c' }, { "batch", 1, 0, 'b' },
         { "complete", 1, 0, 'p' }, { "samples", 1, 0, 's' }, { "cleanup-jobs", 1, 0, 'C' },
         { "claim-pending", 1, 0, 'P' }, { "quick", 0, 0, 'q' }, { "help", 0, 0, 'h' },
+        { "stages", 1, 0, 'S' },
         { 0, 0, 0, 0 }
     };
     int ch;
@@ -528,6 +582,16 @@ static void parse(int argc, char **argv, struct cfg *c)
         case 'C': c->cleanup_jobs = num(optarg, "--cleanup-jobs", 0, 10000000); break;
         case 'P': c->claim_pending = num(optarg, "--claim-pending", 1, 10000000); break;
         case 'q': c->jobs = 20000; c->users = 200; c->cleanup_jobs = 5000; break;
+        case 'S':
+            for (char *t = strtok(optarg, ","); t; t = strtok(NULL, ",")) {
+                long v = num(t, "--stages", 1, 100000000);
+                if (c->n_stages == 8 || (c->n_stages && v <= c->stages[c->n_stages - 1])) {
+                    fprintf(stderr, "bench_latency: --stages wants up to 8 ascending totals\n");
+                    exit(2);
+                }
+                c->stages[c->n_stages++] = v;
+            }
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -539,7 +603,7 @@ static void parse(int argc, char **argv, struct cfg *c)
 int main(int argc, char **argv)
 {
     struct cfg c = { "http://127.0.0.1:8080", getenv("JOBQ_ADMIN_TOKEN"), 1000000, 10000, 4,
-                     1000, 200, 100000, 10000, 10.0 };
+                     1000, 200, 100000, 10000, 10.0, {0}, 0 };
     parse(argc, argv, &c);
     G = &c;
     curl_global_init(CURL_GLOBAL_ALL);
@@ -550,37 +614,18 @@ int main(int argc, char **argv)
         return 1;
     }
     tokens = calloc((size_t)c.users, sizeof *tokens);
-    fprintf(stderr, "bench_latency: filling %ld jobs over %ld users (%ld conns)\n", c.jobs,
-            c.users, c.conns);
-    fill();
-    /* a user with >= 1000 jobs for the list page, and one for bulk creates */
-    struct sb b = { 0 };
-    batch_body(&b, NULL, "bigq", 0, 700000000L, 1000);
-    req_ok(k, "POST", "/v1/jobs/batch", tokens[0], b.p, 201);
-    free(b.p);
-
-    struct metric *m[7];
-    int n = 0;
-    m[n] = metric_new("bulk_create_1000", "bulk create of 1,000", 100, c.samples);
-    m_bulk(k, m[n++], tokens[c.users > 1 ? 1 : 0]);
-    m[n] = metric_new("dedup_create", "dedup create (existing pending)", 5, c.samples);
-    m_dedup(k, m[n++], tokens[0]);
-    m[n] = metric_new("status_get", "status GET /v1/jobs/{id}", 2, c.samples);
-    m_status(k, m[n++]);
-    m[n] = metric_new("list_page_1000", "user list page of 1,000", 5, c.samples);
-    m_list(k, m[n++], tokens[0]);
-    m[n] = metric_new("claim_10k_pending", "claim with 10K pending", 5, c.samples);
-    m_claim(k, m[n++]);
-    m[n] = metric_new("stats_admin", "GET /v1/stats (admin)", 50, c.samples);
-    m_stats(k, m[n++]);
-    long rows = 0;
-    m[n] = metric_new("cleanup_100k", "cleanup of finished jobs (1 run)", 500, 1);
-    m_cleanup(k, m[n++], &rows);
-    fprintf(stderr, "  cleanup deleted %ld rows (%ld finished jobs made for it)%s\n", rows,
-            c.cleanup_jobs, rows < c.cleanup_jobs ? " - was jobqd started with --retention-ms 1?" : "");
-    report(m, n);
-    printf("{\"metric\":\"cleanup_rows\",\"rows\":%ld}\n", rows);
-    for (int i = 0; i < n; i++) { free(m[i]->v); free(m[i]); }
+    if (c.n_stages == 0)
+        c.stages[c.n_stages++] = c.jobs;
+    parallel("tokens (active_limit 0)", c.users, make_token);
+    double first_p99[7] = {0};
+    for (int st = 0; st < c.n_stages; st++, stage_no++) {
+        long add = c.stages[st] - (st ? c.stages[st - 1] : 0);
+        fprintf(stderr, "bench_latency: stage %d: filling %ld jobs (to %ld) over %ld users"
+                " (%ld conns)\n", st + 1, add, c.stages[st], c.users, c.conns);
+        fill(add);
+        printf("\n## seed table at %ld filled jobs\n", c.stages[st]);
+        measure(k, &c, first_p99, st > 0);
+    }
     conn_free(k);
     free(tokens);
     curl_global_cleanup();
