@@ -12,6 +12,9 @@ PKGS="$PKGS chromium"
 PKGS="$PKGS clang libclang-rt-14-dev"
 # reliability T3 (tests/reliability/test_ackfsync.c): reply-vs-fdatasync order under strace
 PKGS="$PKGS strace"
+# reliability T10 (tests/reliability/test_fsynceio.c): libfiu's fault-injection preloads
+# (fiu-run / fiu-ctrl); T8 (test_clockjump.c): libfaketime
+PKGS="$PKGS fiu-utils libfiu-dev faketime"
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""

@@ -26,6 +26,7 @@
     X(NOMEM,       "out_of_memory")                   \
     X(STORAGE,     "storage_error")                   \
     X(FULL,        "storage_full")                    \
+    X(FAILED,      "storage_failed")                  \
     X(UNAVAILABLE, "unavailable")                     \
     X(INTERNAL,    "internal")
 

@@ -63,6 +63,7 @@ static const short status_of[JQ_E__COUNT] = {
     [JQ_E_LIMIT] = 429, [JQ_E_IDEM] = 422, [JQ_E_CONFLICT] = 409, [JQ_E_DEPS] = 400,
     [JQ_E_BUDGET] = 500, [JQ_E_NOMEM] = 503, [JQ_E_STORAGE] = 500, [JQ_E_UNAVAILABLE] = 503,
     [JQ_E_FULL] = 507,   /* the disk is full: reads go on, writes resume once there is room */
+    [JQ_E_FAILED] = 503, /* fail-stop after an I/O error (fsync): writes need a restart */
     [JQ_E_INTERNAL] = 500,
 };
 

@@ -14,11 +14,17 @@
 enum { DEGRADED_FOR_MS = 60000 };   /* a disk-full error keeps /healthz degraded this long */
 
 /* Liveness: 200 while the process serves; "degraded" (still 200: restarting would not
- * help) for a minute after the disk was full. */
+ * help) for a minute after the disk was full. 503 "failed" once an I/O error stopped
+ * writes (fail-stop): only a restart brings them back, so a supervisor should restart. */
 void api_health(struct req *q)
 {
     struct store_counters c;
     store_counters(q->d->st, &c);
+    if (c.failed_ms) {
+        reply_json(q, 503, json_pack("{s:s, s:s}", "status", "failed", "reason",
+                                     "storage_failed"));
+        return;
+    }
     bool full = c.last_full_ms && clock_mono_ms() - c.last_full_ms < DEGRADED_FOR_MS;
     reply_json(q, 200, full ? json_pack("{s:s, s:s}", "status", "degraded", "reason",
                                         "storage_full")
@@ -81,12 +87,17 @@ void api_admin_maint_run(struct req *q)
                                      "ms", (json_int_t)ms));
 }
 
-/* Readiness: the store answers a read and the server is not stopping. */
+/* Readiness: the store answers a read, takes writes (not fail-stopped) and the server is
+ * not stopping. */
 void api_readyz(struct req *q)
 {
     int64_t n = 0;
+    struct store_counters c;
+    store_counters(q->d->st, &c);
     jq_err err = store_token_count(q->d->st, &q->sc, &n);
-    if (err)
+    if (c.failed_ms)
+        reply_err(q, JQ_E_FAILED, NULL, "storage failed: writes are refused until restart");
+    else if (err)
         reply_err(q, JQ_E_UNAVAILABLE, NULL, "storage is not answering");
     else
         reply_json(q, 200, json_pack("{s:s}", "status", "ready"));

@@ -41,6 +41,10 @@ static void *ckpt_main(void *arg)
         s->ck_due = false;
         pthread_mutex_unlock(&s->ck_mu);
         int log = 0, done = 0;
+        if (atomic_load(&s->failed)) {   /* fail-stop (sq_writer.c): the WAL stays as it is */
+            pthread_mutex_lock(&s->ck_mu);
+            continue;
+        }
         int rc = sqlite3_wal_checkpoint_v2(s->ck.db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY)
             log_warn("checkpoint: %s", sqlite3_errmsg(s->ck.db));
@@ -75,7 +79,10 @@ void sq__ckpt_stop(struct sq *s)
     pthread_cond_signal(&s->ck_cond);
     pthread_mutex_unlock(&s->ck_mu);
     pthread_join(s->ck_thread, NULL);
-    sqlite3_wal_checkpoint_v2(s->ck.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    if (atomic_load(&s->failed))
+        sqlite3_db_config(s->ck.db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    else
+        sqlite3_wal_checkpoint_v2(s->ck.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     sq__conn_close(&s->ck);
     pthread_cond_destroy(&s->ck_cond);
     pthread_mutex_destroy(&s->ck_mu);

@@ -129,6 +129,7 @@ static void sq_counters(void *self, struct store_counters *out)
     out->fsync_us = atomic_load(&s->fsync_us);
     out->slow_statements = atomic_load(&s->slow);
     out->last_full_ms = atomic_load(&s->last_full_ms);
+    out->failed_ms = atomic_load(&s->failed_ms);
     for (int i = 0; i < GROUP_BUCKETS; i++)
         out->group[i] = atomic_load(&s->group_hist[i]);
     for (int i = 0; i < COMMIT_BUCKETS; i++)
@@ -190,7 +191,10 @@ static void sq_close(void *self)
     sq__writer_stop(s);
     sq__ckpt_stop(s);            /* after the writer: its last commits get checkpointed */
     close_readers(s);
-    sqlite3_exec(s->wconn.db, "PRAGMA optimize", NULL, NULL, NULL);
+    if (atomic_load(&s->failed))  /* fail-stop: no checkpoint; the restart recovers the WAL */
+        sqlite3_db_config(s->wconn.db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    else
+        sqlite3_exec(s->wconn.db, "PRAGMA optimize", NULL, NULL, NULL);
     sq__conn_close(&s->wconn);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->work);

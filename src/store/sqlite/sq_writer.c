@@ -19,7 +19,8 @@
  * has been told it happened, so a power cut in between loses nothing that was
  * acknowledged. A failed sync is fatal for writes (fail-stop, as PostgreSQL
  * PANICs): after EIO the kernel may have dropped the dirty pages, so no later
- * commit could be trusted; every write then answers 503 until a restart.
+ * commit could be trusted; every write then answers 503 storage_failed until a
+ * restart (see "fail-stop" below; tests/reliability/test_fsynceio.c).
  */
 #include "store/sqlite/sq_int.h"
 
@@ -52,44 +53,105 @@ static jq_err run_op(struct conn *cn, struct wop *w)
     return !err && id ? sq__idem_store(cn, w->c) : err;
 }
 
-static void run_one(struct sq *s, struct wop *w)
+/* --- fail-stop ---
+ * An I/O error on the write path (a failed WAL sync above all, also a failed write or
+ * read of the write connection) stops writes for good, until jobqd is restarted: after
+ * EIO from fsync the kernel may have dropped the dirty pages and report success next
+ * time, so nothing committed afterwards - nor a checkpoint copying the WAL into the
+ * database - could be trusted. A restart recovers from what really is in the WAL on
+ * disk. Requests of the failed group get 503 storage_failed: their outcome is unknown
+ * (the group's frames may be in the WAL file, so recovery may find it committed), and
+ * clients retry with their Idempotency-Key. Reads go on. */
+
+/* Stops writes (once; the first cause is logged). xrc: SQLite's extended code. */
+static void fail_stop(struct sq *s, int xrc, const char *where)
+{
+    if (atomic_exchange(&s->failed, true))
+        return;
+    atomic_store(&s->failed_ms, clock_mono_ms());
+    log_error("storage failed: %s: %s (%d); refusing writes until jobqd is restarted",
+              where, sqlite3_errstr(xrc), xrc);
+}
+
+/* fail_stop when xrc is an I/O error (SQLITE_IOERR_NOMEM is memory, not the disk) or the
+ * write path read a page it cannot trust (SQLITE_CORRUPT: writing on would spread it). */
+static bool fail_stop_on(struct sq *s, int xrc, const char *where)
+{
+    int base = xrc & 0xff;
+    if ((base != SQLITE_IOERR && base != SQLITE_CORRUPT) || xrc == SQLITE_IOERR_NOMEM)
+        return false;
+    fail_stop(s, xrc, where);
+    return true;
+}
+
+/* After an op failed with err: JQ_E_FAILED on an I/O error (fail-stop); err when SQLite
+ * rolled the whole transaction back (disk full, out of memory), so the ops after it would
+ * run in autocommit mode; JQ_E_OK when only the op failed. */
+static jq_err group_err(struct sq *s, struct conn *cn, jq_err err, const char *where)
+{
+    if (fail_stop_on(s, sqlite3_extended_errcode(cn->db), where))
+        return JQ_E_FAILED;
+    return sqlite3_get_autocommit(cn->db) ? err : JQ_E_OK;
+}
+
+/* Runs one op under its own savepoint; returns the group's error (see group_err). */
+static jq_err run_one(struct sq *s, struct wop *w)
 {
     struct conn *cn = &s->wconn;
     if ((w->err = sq__exec_st(cn, ST_SAVEPOINT)))
-        return;
+        return group_err(s, cn, w->err, "SAVEPOINT");
     w->err = run_op(cn, w);
+    jq_err gerr = w->err ? group_err(s, cn, w->err, "write") : JQ_E_OK;
+    if (gerr)
+        return gerr;
     if (w->err)
         sq__exec_st(cn, ST_ROLLBACK_TO);
     sq__exec_st(cn, ST_RELEASE);
     sq__log_slow(cn);
+    return JQ_E_OK;
 }
 
-/* Runs a group in one transaction; on a failed BEGIN/COMMIT every op fails. */
+/* COMMIT of a group of n ops, timed into the histograms. */
+static jq_err commit(struct sq *s, struct conn *cn, int n)
+{
+    int64_t t0 = clock_mono_us();
+    jq_err err = sq__exec_st(cn, ST_COMMIT);
+    int64_t us = clock_mono_us() - t0;
+    atomic_fetch_add(&s->fsync_us, (uint64_t)us);
+    int b = 0;
+    while (b < COMMIT_BUCKETS - 1 && (double)us / 1e6 > store_commit_bounds[b])
+        b++;
+    atomic_fetch_add(&s->commit_hist[b], 1);
+    for (b = 0; b < GROUP_BUCKETS - 1 && n > store_group_bounds[b]; b++)
+        ;
+    atomic_fetch_add(&s->group_hist[b], 1);
+    if (err && fail_stop_on(s, sqlite3_extended_errcode(cn->db), "COMMIT"))
+        err = JQ_E_FAILED;
+    return err;
+}
+
+/* Runs a group in one transaction. A failed BEGIN or COMMIT, or an op that took the
+ * transaction down (group_err), fails every op; once fail-stopped nothing runs. */
 static void run_group(struct sq *s, struct wop *g)
 {
     struct conn *cn = &s->wconn;
-    jq_err err = sq__exec_st(cn, ST_BEGIN_IMM);
+    jq_err gerr = atomic_load(&s->failed) ? JQ_E_FAILED : sq__exec_st(cn, ST_BEGIN_IMM);
+    if (gerr && gerr != JQ_E_FAILED && fail_stop_on(s, sqlite3_extended_errcode(cn->db),
+                                                    "BEGIN"))
+        gerr = JQ_E_FAILED;
+    bool began = !gerr;
     int n = 0;
     for (struct wop *w = g; w; w = w->next, n++)
-        w->err = err ? err : (run_one(s, w), w->err);
-    if (!err) {
-        int64_t t0 = clock_mono_us();
-        err = sq__exec_st(cn, ST_COMMIT);
-        int64_t us = clock_mono_us() - t0;
-        atomic_fetch_add(&s->fsync_us, (uint64_t)us);
-        int b = 0;
-        while (b < COMMIT_BUCKETS - 1 && (double)us / 1e6 > store_commit_bounds[b])
-            b++;
-        atomic_fetch_add(&s->commit_hist[b], 1);
-        for (b = 0; b < GROUP_BUCKETS - 1 && n > store_group_bounds[b]; b++)
-            ;
-        atomic_fetch_add(&s->group_hist[b], 1);
-        if (err) {
+        if (!gerr)
+            gerr = run_one(s, w);
+    if (began && !gerr)
+        gerr = commit(s, cn, n);
+    if (gerr) {
+        if (began && !sqlite3_get_autocommit(cn->db))
             sq__exec_st(cn, ST_ROLLBACK);
-            for (struct wop *w = g; w; w = w->next)
-                w->err = err;
-            cn->wake = false;
-        }
+        for (struct wop *w = g; w; w = w->next)
+            w->err = gerr;
+        cn->wake = false;
     }
     atomic_fetch_add(&s->ops, (uint64_t)n);
     atomic_fetch_add(&s->commits, 1);
@@ -176,14 +238,11 @@ static void *syncer_main(void *arg)
             int64_t t0 = clock_mono_us();
             rc = wal ? wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) : SQLITE_IOERR_FSYNC;
             atomic_fetch_add(&s->fsync_us, (uint64_t)(clock_mono_us() - t0));
-            if (rc != SQLITE_OK) {
-                log_error("WAL sync failed (%s): refusing writes until restart",
-                          sqlite3_errstr(rc));
-                atomic_store(&s->failed, true);
-            }
+            if (rc != SQLITE_OK)
+                fail_stop(s, rc, "WAL sync");
         }
         if (atomic_load(&s->failed))
-            fail_all(g, JQ_E_UNAVAILABLE);
+            fail_all(g, JQ_E_FAILED);
         post_all(g);
         if (s->notify && rc == SQLITE_OK)
             s->notify(s->notify_arg, wake);
@@ -235,9 +294,10 @@ jq_err sq__write(struct sq *s, struct sctx *c,
     sem_init(&w.done, 0, 0);
     pthread_mutex_lock(&s->mu);
     if (s->stop || atomic_load(&s->failed)) {       /* stopping, or fail-stopped */
+        bool failed = atomic_load(&s->failed);
         pthread_mutex_unlock(&s->mu);
         sem_destroy(&w.done);
-        return JQ_E_UNAVAILABLE;
+        return failed ? JQ_E_FAILED : JQ_E_UNAVAILABLE;
     }
     if (s->tail)
         s->tail->next = &w;
