@@ -28,7 +28,7 @@ TIMEOUT=${TIMEOUT:-300}
 WORKLOADS=${WORKLOADS:-"w1a w1b w2 w3"}
 SWEEP=${SWEEP:-1}
 BENCH_ARGS=${BENCH_ARGS:-}
-BUILD=build-bench
+BUILD=${BUILD:-build-bench}
 RESULTS=bench/results/jobq.jsonl
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)-$$
 DURABILITY="--sync full: SQLite WAL, synchronous=FULL, fsync per group commit before the reply"

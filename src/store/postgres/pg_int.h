@@ -39,12 +39,26 @@ struct pp {
 void pp_s(struct pp *p, const char *s);          /* borrows s */
 void pp_i(struct pp *p, int64_t v);
 
+/* A statement prepared on one connection: name "jq<index>", text kept to
+ * tell apart statements whose hashes collide. */
+struct pg_stmt {
+    uint64_t hash;                /* FNV-1a of sql */
+    char *sql;                    /* malloc'd copy of the text */
+};
+enum { PG_STMT_CACHE = 128 };    /* per connection; more distinct texts run unprepared */
+
 /* One pooled connection. */
 struct pg;
 struct pgconn {
     PGconn *pc;
+    struct pg_stmt stmts[PG_STMT_CACHE];   /* prepared on pc; emptied when pc is replaced */
+    int n_stmts;
     struct pg *store;             /* the owning store */
     struct pgconn *next_free;     /* pool free list */
+    bool begin_pending;           /* BEGIN not sent yet: goes with the first statement */
+    bool begin_ro;                /* that BEGIN is READ ONLY */
+    const char *begin_user;       /* its user (jobq_app), NULL: jobq_service; borrowed */
+    bool begin_generic;           /* its statements use generic plans (PG_WORK) */
     bool lost;                    /* the last statement failed on the connection itself */
     bool retry;                   /* the last error was a deadlock/serialization failure */
     bool wake;                    /* this transaction made jobs claimable */
@@ -52,7 +66,29 @@ struct pgconn {
     char state[6];                /* SQLSTATE of the last error */
 };
 
-enum pg_mode { PG_READ, PG_WRITE };
+/* PG_WORK: a write whose statements all find their rows by key or by the pickup
+ * index (the worker's claim, complete, fail, heartbeat): run with generic plans,
+ * planned once per connection; custom plans cost more to make (0.1-0.3 ms over
+ * the many indexes of jobs) than the statements take to run. */
+enum pg_mode { PG_READ, PG_WRITE, PG_WORK };
+
+/* What this node knows about claimable jobs of one queue (pg_due.c). */
+struct pg_due {
+    char queue[NAME_MAX_LEN + 1];   /* "" = free slot */
+    uint64_t drained_gen;         /* a committed claim that started at this wake_gen got short */
+    int64_t drained_at;           /* its request time (ms) */
+    const struct sctx *drained_c; /* its request */
+    const struct sctx *busy_c;    /* the request whose claim is in flight or promised */
+    uint64_t busy_gen;            /* wake_gen when it started (or was promised) */
+    int64_t busy_until;           /* monotonic ms: stop waiting for it after this */
+    int64_t used;                 /* monotonic ms of the last use, for recycling */
+};
+
+/* A claim's start, for pg__due_end. */
+struct pg_due_mark {
+    uint64_t gen;                 /* wake_gen before the claim's statement */
+    bool tracked;                 /* the claim is the slot's busy one */
+};
 
 struct pg {
     struct store_cfg cfg;
@@ -70,6 +106,14 @@ struct pg {
     pthread_mutex_t nmu;          /* guards notify, notify_arg */
     store_notify_fn notify;
     void *notify_arg;
+    pthread_mutex_t cbmu;         /* guards the create group below (pg_combine.c) */
+    pthread_cond_t cbcond;        /* broadcast when a group finishes */
+    struct pg_cb_item *cb_head, *cb_tail;   /* single creates waiting for a group */
+    int cb_groups;                /* groups in flight */
+    pthread_mutex_t dmu;          /* guards due (pg_due.c) */
+    pthread_cond_t dcond;         /* CLOCK_MONOTONIC; broadcast when a claim ends */
+    struct pg_due due[16];        /* per queue, recycled */
+    _Atomic uint64_t wake_gen;    /* claimable notifications seen (local and LISTEN) */
     pthread_t listener;           /* LISTEN + leader lock session (pg_notify.c) */
     bool listener_started;
     int stop_pipe[2];             /* written on close to wake the listener */
@@ -101,8 +145,6 @@ bool   pg__null(const PGresult *r, int row, int col);
 void   pg__new_id(struct pg *s, int64_t now, char id[ID_LEN + 1]);
 
 /* --- pg_ops.c --- */
-jq_err pg__op_create(void *self, struct sctx *c, const struct job_new *in, struct job *out,
-                     enum create_outcome *how);
 jq_err pg__op_create_batch(void *self, struct sctx *c, const struct batch_req *in,
                            struct job_list *out, int *created);
 jq_err pg__op_cancel_many(void *self, struct sctx *c, const struct cancel_req *in, int *n);
@@ -131,9 +173,29 @@ jq_err pg__op_logs(void *self, struct sctx *c, const char *id, const char *scope
 jq_err pg__get(struct pgconn *cn, struct sctx *c, const char *id, const char *scope,
                struct job *out);
 
+/* One create in its own transaction. id: the job id an earlier attempt (a
+ * failed group, pg_combine.c) used, looked up first; NULL: a new one. */
+jq_err pg__create_one(struct pg *s, struct sctx *c, const struct job_new *in, const char *id,
+                      struct job *out, enum create_outcome *how);
+
 /* Inserts one job row (create and schedule fires); sets wrote/wake. */
 jq_err pg__insert_job(struct pgconn *cn, struct sctx *c, const char *id,
                       const struct job_new *in, struct job *out);
+
+/* --- pg_combine.c: group commit of single creates --- */
+jq_err pg__op_create(void *self, struct sctx *c, const struct job_new *in, struct job *out,
+                     enum create_outcome *how);
+
+/* --- pg_due.c: is anything claimable, from what this node knows --- */
+jq_err pg__op_has_due(void *self, struct sctx *c, const char *queue, bool *yes);
+/* Around a plain claim on queue: begin before its transaction, end after it
+ * with drained = committed and got fewer jobs than asked for. */
+void pg__due_begin(struct pg *s, struct sctx *c, const char *queue, struct pg_due_mark *m);
+/* True when c's own plain claim on queue came up short a moment ago and no
+ * claimable commit was notified since: another claim now would find nothing. */
+bool pg__due_skip(struct pg *s, struct sctx *c, const char *queue);
+void pg__due_end(struct pg *s, struct sctx *c, const char *queue, const struct pg_due_mark *m,
+                 bool drained);
 
 /* --- pg_flow.c: workflows and schedules --- */
 jq_err pg__op_workflow_create(void *self, struct sctx *c, const struct workflow_req *in,

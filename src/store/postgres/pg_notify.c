@@ -31,6 +31,8 @@ enum { TICK_MS = 1000 };
 
 void pg__notify_local(struct pg *s, bool claimable)
 {
+    if (claimable)                    /* before the waiters wake: has_due reads it */
+        atomic_fetch_add(&s->wake_gen, 1);
     pthread_mutex_lock(&s->nmu);
     store_notify_fn fn = s->notify;
     void *arg = s->notify_arg;
@@ -43,7 +45,7 @@ static PGconn *session_open(struct pg *s)
 {
     PGconn *pc = PQconnectdb(s->conninfo);
     if (PQstatus(pc) == CONNECTION_OK) {
-        PGresult *r = PQexec(pc, "LISTEN jobq");
+        PGresult *r = PQexec(pc, "SET jit = off; LISTEN jobq");   /* jit: see pg_conn.c */
         bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         PQclear(r);
         if (ok) {

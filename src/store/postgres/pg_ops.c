@@ -283,12 +283,15 @@ static jq_err w_create(struct pgconn *cn, struct sctx *c, void *arg)
     return link_parents(cn, c, in, a->out);
 }
 
-jq_err pg__op_create(void *self, struct sctx *c, const struct job_new *in, struct job *out,
-                     enum create_outcome *how)
+jq_err pg__create_one(struct pg *s, struct sctx *c, const struct job_new *in, const char *id,
+                      struct job *out, enum create_outcome *how)
 {
-    struct create_args a = {in, out, how, "", false};
-    pg__new_id(self, c->now_ms, a.id);
-    return pg__tx(self, c, PG_WRITE, in->user_id, true, w_create, &a);
+    struct create_args a = {in, out, how, "", id != NULL};
+    if (id)
+        snprintf(a.id, sizeof a.id, "%s", id);
+    else
+        pg__new_id(s, c->now_ms, a.id);
+    return pg__tx(s, c, PG_WRITE, in->user_id, true, w_create, &a);
 }
 
 /* --- bulk create: one INSERT … SELECT FROM jsonb_to_recordset --- */
@@ -846,9 +849,17 @@ jq_err pg__op_claim(void *self, struct sctx *c, const struct claim_req *in,
                     struct job_list *out)
 {
     struct claim_args a = {in, out};
+    struct pg_due_mark m;
+    bool plain = !in->fair && in->user_cap <= 0;     /* fair rounds may stop short */
     memset(out, 0, sizeof *out);
     out->total = -1;
-    jq_err err = pg__tx(self, c, PG_WRITE, NULL, false, w_claim, &a);
+    if (plain && pg__due_skip(self, c, in->queue))
+        return JQ_E_OK;
+    if (plain)
+        pg__due_begin(self, c, in->queue, &m);
+    jq_err err = pg__tx(self, c, plain ? PG_WORK : PG_WRITE, NULL, false, w_claim, &a);
+    if (plain)
+        pg__due_end(self, c, in->queue, &m, !err && out->n < in->max);
     if (err)
         job_list_fini(out);
     return err;
@@ -895,7 +906,7 @@ jq_err pg__op_heartbeat(void *self, struct sctx *c, const char *id, const char *
                         const struct progress *p, struct job *out)
 {
     struct id_args a = {.id = id, .lease = lease, .out = out, .extra = p};
-    return pg__tx(self, c, PG_WRITE, NULL, false, w_heartbeat, &a);
+    return pg__tx(self, c, PG_WORK, NULL, false, w_heartbeat, &a);
 }
 
 static jq_err w_complete(struct pgconn *cn, struct sctx *c, void *arg)
@@ -915,7 +926,7 @@ jq_err pg__op_complete(void *self, struct sctx *c, const char *id, const char *l
                        const char *result, struct job *out)
 {
     struct id_args a = {.id = id, .lease = lease, .out = out, .extra = result};
-    return pg__tx(self, c, PG_WRITE, NULL, false, w_complete, &a);
+    return pg__tx(self, c, PG_WORK, NULL, false, w_complete, &a);
 }
 
 static jq_err w_fail(struct pgconn *cn, struct sctx *c, void *arg)
@@ -946,7 +957,7 @@ jq_err pg__op_fail(void *self, struct sctx *c, const char *id, const char *lease
 {
     struct pg *s = self;
     struct id_args a = {.id = id, .lease = lease, .out = out, .extra = in, .rp = &s->cfg.retry};
-    return pg__tx(self, c, PG_WRITE, NULL, false, w_fail, &a);
+    return pg__tx(self, c, PG_WORK, NULL, false, w_fail, &a);
 }
 
 /* --- finish-and-claim --- */
@@ -1059,8 +1070,16 @@ jq_err pg__op_finish_claim(void *self, struct sctx *c, const struct finish_req *
     memset(out, 0, sizeof *out);
     out->claimed.total = -1;
     out->errors = calloc((size_t)(in->n_complete + in->n_fail + 1), sizeof *out->errors);
-    jq_err err = out->errors ? pg__tx(self, c, PG_WRITE, NULL, false, w_finish_claim, &a)
+    struct pg_due_mark m;
+    bool plain = in->claim.max > 0 && !in->claim.fair && in->claim.user_cap <= 0;
+    if (plain)
+        pg__due_begin(s, c, in->claim.queue, &m);
+    bool generic = !in->claim.fair && in->claim.user_cap <= 0;   /* fair rounds: custom */
+    jq_err err = out->errors ? pg__tx(self, c, generic ? PG_WORK : PG_WRITE, NULL, false,
+                                      w_finish_claim, &a)
                              : JQ_E_NOMEM;
+    if (plain)
+        pg__due_end(s, c, in->claim.queue, &m, !err && out->claimed.n < in->claim.max);
     free(a.complete);
     free(a.fail);
     if (err)

@@ -407,6 +407,97 @@ static const char *const migrations[] = {
     "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public"
     "  TO jobq_app, jobq_service;"
     "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO jobq_app, jobq_service;",
+    /* 4: fewer trigger statements per job write (issue 7: a claim or complete
+     * ran about eight statements inside its triggers, most of them for nothing).
+     * - The update event is one statement per UPDATE over the transition tables
+     *   instead of one PL/pgSQL call and INSERT per row. Named a_… so it still
+     *   fires before jq_deps, whose cascaded updates write the children's events
+     *   after the parent's (as the row trigger's did).
+     * - jq_deps returns at once unless a row that finished has dependents; before,
+     *   every complete ran two empty UPDATEs of jobs, each with its own triggers.
+     * - jq_counts writes the statistics rows only when a row finished (claims,
+     *   heartbeats and progress skip two INSERTs).
+     * - The housekeeping functions run without JIT in any session: the planner's
+     *   estimates for their CTEs passed jit_above_cost, and compiling took 285 ms
+     *   of each second's event sequencing (3,000 events moved in 20 ms). */
+    "ALTER FUNCTION jq_seq_events() SET jit = off;"
+    "ALTER FUNCTION jq_compact() SET jit = off;"
+    "DROP TRIGGER z_jobs_events_upd ON jobs;"
+    "CREATE FUNCTION jq_events_upd() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    "  INSERT INTO event_queue(user_id, job_id, queue, type, kind, data, created_at)"
+    "  SELECT n.user_id, n.id, n.queue, n.type, CASE WHEN o.status = n.status"
+    "    THEN 'progress' WHEN n.status = 'processing' THEN 'claimed'"
+    "    WHEN n.status = 'completed' THEN 'completed' WHEN n.status = 'failed' THEN 'failed'"
+    "    WHEN n.status = 'cancelled' THEN 'cancelled' ELSE 'retried' END,"
+    "    CASE WHEN o.status = n.status THEN jsonb_build_object('status', n.status,"
+    "      'progress_percent', n.progress_percent, 'progress_message', n.progress_message)"
+    "    ELSE jsonb_build_object('status', n.status, 'attempts', n.attempts, 'run_at',"
+    "      n.run_at, 'worker_id', n.worker_id, 'error_code', n.error_code,"
+    "      'error_message', n.error_message) END::text, n.updated_at"
+    "  FROM nt n JOIN ot o ON o.id = n.id"
+    "  WHERE o.status IS DISTINCT FROM n.status"
+    "    OR o.progress_percent IS DISTINCT FROM n.progress_percent"
+    "    OR o.progress_message IS DISTINCT FROM n.progress_message ORDER BY n.id;"
+    "  RETURN NULL; END $$;"
+    "CREATE TRIGGER a_jobs_events_upd AFTER UPDATE ON jobs REFERENCING OLD TABLE AS ot"
+    "  NEW TABLE AS nt FOR EACH STATEMENT EXECUTE FUNCTION jq_events_upd();"
+    "CREATE OR REPLACE FUNCTION jq_deps() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "DECLARE n integer; BEGIN"
+    "  IF NOT EXISTS (SELECT 1 FROM nt w JOIN job_deps d ON d.parent_id = w.id"
+    "      WHERE w.status IN ('completed','failed','cancelled')"
+    "      AND w.completed_at = w.updated_at) THEN RETURN NULL; END IF;"
+    "  UPDATE jobs j SET status = 'cancelled', error_code = 'parent_failed',"
+    "    error_message = 'a job it depends on ' || y.s, completed_at = y.t, updated_at = y.t,"
+    "    lease_token = NULL, lease_expires_at = NULL"
+    "  FROM (SELECT d.child_id, min(w.status) s, max(w.updated_at) t FROM nt w"
+    "    JOIN job_deps d ON d.parent_id = w.id WHERE w.status IN ('failed','cancelled')"
+    "    AND w.completed_at = w.updated_at GROUP BY d.child_id) y"
+    "  WHERE j.id = y.child_id AND j.status = 'pending'"
+    "    AND coalesce(j.on_parent_failure, 'cancel') = 'cancel';"
+    "  UPDATE jobs j SET blocked = greatest(0, j.blocked - CASE WHEN j.on_parent_failure = 'run'"
+    "    THEN y.n ELSE y.nc END)"
+    "  FROM (SELECT d.child_id, count(*) n, count(*) FILTER (WHERE w.status = 'completed') nc"
+    "    FROM nt w JOIN job_deps d ON d.parent_id = w.id"
+    "    WHERE w.status IN ('completed','failed','cancelled') AND w.completed_at = w.updated_at"
+    "    GROUP BY d.child_id) y"
+    "  WHERE j.id = y.child_id AND j.status = 'pending' AND j.blocked > 0"
+    "    AND (y.nc > 0 OR j.on_parent_failure = 'run');"
+    "  GET DIAGNOSTICS n = ROW_COUNT;"
+    "  IF n > 0 THEN PERFORM set_config('jobq.wake', '1', true); END IF;"
+    "  RETURN NULL; END $$;"
+    "CREATE OR REPLACE FUNCTION jq_counts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    "  IF TG_OP = 'INSERT' THEN"
+    "    INSERT INTO counts_delta (dim, key, status, n)"
+    "    SELECT v.d, v.k, x.status, count(*) FROM nt x"
+    "    CROSS JOIN LATERAL (VALUES ('u', x.user_id), ('q', x.queue), ('t', x.type)) v(d, k)"
+    "    GROUP BY 1, 2, 3;"
+    "  ELSIF TG_OP = 'DELETE' THEN"
+    "    INSERT INTO counts_delta (dim, key, status, n)"
+    "    SELECT v.d, v.k, x.status, -count(*) FROM ot x"
+    "    CROSS JOIN LATERAL (VALUES ('u', x.user_id), ('q', x.queue), ('t', x.type)) v(d, k)"
+    "    GROUP BY 1, 2, 3;"
+    "  ELSE"
+    "    INSERT INTO counts_delta (dim, key, status, n)"
+    "    SELECT v.d, v.k, x.s, sum(x.n) FROM ("
+    "      SELECT o.user_id u, o.queue q, o.type t, o.status s, -1 n FROM ot o"
+    "      UNION ALL SELECT w.user_id, w.queue, w.type, w.status, 1 FROM nt w) x"
+    "    CROSS JOIN LATERAL (VALUES ('u', x.u), ('q', x.q), ('t', x.t)) v(d, k)"
+    "    GROUP BY 1, 2, 3 HAVING sum(x.n) <> 0;"
+    "    IF EXISTS (SELECT 1 FROM nt w WHERE w.status IN ('completed','failed')"
+    "        AND w.completed_at = w.updated_at) THEN"
+    "      INSERT INTO stats_minute SELECT w.completed_at / 60000, w.type,"
+    "        count(*) FILTER (WHERE w.status = 'completed'),"
+    "        count(*) FILTER (WHERE w.status = 'failed'), count(w.started_at),"
+    "        coalesce(sum(w.completed_at - w.started_at), 0)"
+    "      FROM nt w WHERE w.status IN ('completed','failed') AND w.completed_at = w.updated_at"
+    "      GROUP BY 1, 2;"
+    "      INSERT INTO stats_hist SELECT w.completed_at / 60000, w.type,"
+    "        jq_bucket(w.completed_at - w.started_at), count(*)"
+    "      FROM nt w WHERE w.status IN ('completed','failed')"
+    "        AND w.completed_at = w.updated_at AND w.started_at IS NOT NULL"
+    "      GROUP BY 1, 2, 3;"
+    "    END IF;"
+    "  END IF; RETURN NULL; END $$;",
 };
 enum { SCHEMA_VERSION = sizeof migrations / sizeof migrations[0] };
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 
@@ -47,6 +48,10 @@ static void pg_close(void *self)
     pthread_mutex_destroy(&s->idmu);
     pthread_mutex_destroy(&s->nmu);
     pthread_mutex_destroy(&s->fmu);
+    pthread_mutex_destroy(&s->cbmu);
+    pthread_mutex_destroy(&s->dmu);
+    pthread_cond_destroy(&s->dcond);
+    pthread_cond_destroy(&s->cbcond);
     free(s->conninfo);
     free(s);
 }
@@ -68,6 +73,7 @@ static const struct store_ops pg_ops = {
     .retry = pg__op_retry,
     .remove = pg__op_remove,
     .claim = pg__op_claim,
+    .has_due = pg__op_has_due,
     .workflow_create = pg__op_workflow_create,
     .workflow_get = pg__op_workflow_get,
     .schedule_add = pg__op_schedule_add,
@@ -112,6 +118,14 @@ jq_err pg_open(const struct store_cfg *cfg, const struct store_ops **ops, void *
     pthread_mutex_init(&s->idmu, NULL);
     pthread_mutex_init(&s->nmu, NULL);
     pthread_mutex_init(&s->fmu, NULL);
+    pthread_mutex_init(&s->cbmu, NULL);
+    pthread_cond_init(&s->cbcond, NULL);
+    pthread_mutex_init(&s->dmu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* pg_due.c waits on mono ms */
+    pthread_cond_init(&s->dcond, &ca);
+    pthread_condattr_destroy(&ca);
     if ((err = pg__migrate(s)))
         goto undo_alloc;
     if ((err = pg__pool_open(s)))
