@@ -43,14 +43,19 @@ static bool write_port_file(const char *path, int port)
     return rename(tmp, path) == 0;      /* readers never see a half-written file */
 }
 
+/* SIGTERM and SIGINT, blocked in every thread: main takes them with sigwait. */
+static void stop_signals(sigset_t *sigs)
+{
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGTERM);
+    sigaddset(sigs, SIGINT);
+}
+
 static int run(struct jobqd *d)
 {
     int port = 0;
     sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);   /* every thread inherits the mask */
+    stop_signals(&sigs);
     if (!maint_start(d) || !http_start(d, &port))
         return 1;
     log_info("jobqd listening on %s:%d (db %s, sync %s)", d->cfg.host, port, d->cfg.db,
@@ -72,6 +77,12 @@ int main(int argc, char **argv)
     if (rc)
         return rc > 0 ? 0 : 2;
     signal(SIGPIPE, SIG_IGN);
+    /* Blocked before the first thread starts (the store's writer, syncer and checkpointer
+     * come before run()): a thread created with SIGTERM unblocked could take it and die by
+     * the default action instead of the graceful stop in run(). */
+    sigset_t sigs;
+    stop_signals(&sigs);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     set_log_level(d.cfg.log_level);
     if (sodium_init() < 0)
         return 1;
