@@ -7,6 +7,11 @@
  *        calls) while 16 long-polling workers run; latency = handler start - payload t
  * Workers use POST /v1/queues/{q}/next (completions of the previous batch + the next
  * claim in one call) and fall back to /claim + /complete when /next answers 404.
+ * Several --url (nodes of one PostgreSQL database): producer calls go to the
+ * nodes round-robin (W1a/W3: the curl multi keeps up to conns/n keep-alive
+ * connections per node; W1b: one connection per node), worker i uses node
+ * i mod n; admin calls (tokens, stats, the W2 fill) use the first; store
+ * counters and server CPU (one --server-pid per node) are summed over the nodes.
  * Prints one JSON line per run with the fields of the peers' results.
  */
 #include "benchlib.h"
@@ -16,10 +21,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-enum { ID_LEN = 64, MAX_CLAIM = 100 };
+enum { ID_LEN = 64, MAX_CLAIM = 100, MAX_NODES = 8 };
 
 struct cfg {
-    const char *url;          /* base url, no trailing slash */
+    const char *url;          /* base url of the first node, no trailing slash */
+    const char *urls[MAX_NODES];   /* every node's base url (urls[0] == url) */
+    int n_urls;
     const char *admin;        /* admin token (producer, tokens, stats) */
     const char *workload;     /* w1a | w1b | w2 | w3 */
     const char *queue;        /* queue of every job */
@@ -38,6 +45,8 @@ struct cfg {
     long window;              /* W3 max unacknowledged enqueue calls */
     long w3_conns;            /* W3 producer connections */
     long server_pid;          /* jobqd pid for server CPU, 0 = unknown */
+    long server_pids[MAX_NODES];   /* one per node (server_pids[0] == server_pid) */
+    int n_pids;
     long w2_limit_s;          /* W2 stops waiting this long after the workers start */
     bool quick;               /* smoke sizes */
     bool force_claim;         /* workers use /claim + /complete even if /next exists */
@@ -60,31 +69,52 @@ static void die(const char *what)
 
 /* --- admin helpers: tokens, store counters, stats --- */
 
-static bool store_counters(int64_t *ops, int64_t *commits)
+/* One node's store counters, added to *ops and *commits. */
+static bool node_counters(const char *url, int64_t *ops, int64_t *commits)
 {
     struct bl_conn a;
-    bl_conn_open(&a, C->url, C->admin);
+    bl_conn_open(&a, url, C->admin);
     json_t *j = bl_request(&a, "/v1/admin/store", NULL, 0) == 200 ? bl_reply_json(&a) : NULL;
     bool ok = json_is_integer(json_object_get(j, "ops")) &&
               json_is_integer(json_object_get(j, "commits"));
     if (ok) {
-        *ops = json_integer_value(json_object_get(j, "ops"));
-        *commits = json_integer_value(json_object_get(j, "commits"));
+        *ops += json_integer_value(json_object_get(j, "ops"));
+        *commits += json_integer_value(json_object_get(j, "commits"));
     }
     json_decref(j);
     bl_conn_close(&a);
     return ok;
 }
 
+/* Store counters summed over the nodes. */
+static bool store_counters(int64_t *ops, int64_t *commits)
+{
+    bool ok = true;
+    *ops = *commits = 0;
+    for (int i = 0; i < C->n_urls; i++)
+        ok = node_counters(C->urls[i], ops, commits) && ok;
+    return ok;
+}
+
+/* CPU of the window's ends, the server's summed over the nodes' pids. */
+static void cpu_take(struct bl_cpu *c)
+{
+    bl_cpu_take(c, C->server_pid);
+    for (int i = 1; i < C->n_pids && c->server_s >= 0; i++) {
+        double more = bl_proc_cpu_s(C->server_pids[i]);
+        c->server_s = more >= 0 ? c->server_s + more : -1;
+    }
+}
+
 static void window_open(struct window *w)
 {
     w->counters = store_counters(&w->ops0, &w->commits0);
-    bl_cpu_take(&w->cpu0, C->server_pid);
+    cpu_take(&w->cpu0);
 }
 
 static void window_close(struct window *w)
 {
-    bl_cpu_take(&w->cpu1, C->server_pid);
+    cpu_take(&w->cpu1);
     w->counters = w->counters && store_counters(&w->ops1, &w->commits1);
 }
 
@@ -171,7 +201,8 @@ struct pool {
     long *free;               /* stack of free slot indexes */
     long nslots, nfree;
     struct curl_slist *hdrs;  /* shared request headers */
-    char url[1024];           /* POST /v1/jobs */
+    char url[MAX_NODES][1024];   /* POST /v1/jobs of each node */
+    long calls;               /* calls made: call k goes to node k mod n */
     long ok, failed;          /* 201s and everything else */
     long first_err;           /* status of the first failure, for stderr */
 };
@@ -186,10 +217,13 @@ static void pool_init(struct pool *p, long nslots, long maxconns)
 {
     memset(p, 0, sizeof *p);
     p->m = curl_multi_init();
-    curl_multi_setopt(p->m, CURLMOPT_MAX_HOST_CONNECTIONS, maxconns);
+    /* the connections are split over the nodes (host:port each) */
+    curl_multi_setopt(p->m, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      (maxconns + C->n_urls - 1) / C->n_urls);
     curl_multi_setopt(p->m, CURLMOPT_MAXCONNECTS, maxconns);
     p->hdrs = bl_headers(C->admin);
-    snprintf(p->url, sizeof p->url, "%s/v1/jobs", C->url);
+    for (int i = 0; i < C->n_urls; i++)
+        snprintf(p->url[i], sizeof p->url[i], "%s/v1/jobs", C->urls[i]);
     p->slots = calloc((size_t)nslots, sizeof *p->slots);
     p->free = calloc((size_t)nslots, sizeof *p->free);
     p->nslots = p->nfree = nslots;
@@ -197,7 +231,6 @@ static void pool_init(struct pool *p, long nslots, long maxconns)
         struct slot *s = &p->slots[i];
         s->k = curl_easy_init();
         bl_handle_opts(s->k, p->hdrs);
-        curl_easy_setopt(s->k, CURLOPT_URL, p->url);
         curl_easy_setopt(s->k, CURLOPT_WRITEFUNCTION, sink);
         curl_easy_setopt(s->k, CURLOPT_PRIVATE, s);
         p->free[i] = nslots - 1 - i;
@@ -223,6 +256,7 @@ static void pool_submit(struct pool *p, long seq)
     bl_buf_reset(&s->req);
     s->seq = seq;
     s->t0 = bl_now_us();
+    curl_easy_setopt(s->k, CURLOPT_URL, p->url[p->calls++ % C->n_urls]);
     bl_create_body(&s->req, C->queue, seq, s->t0, true);
     curl_easy_setopt(s->k, CURLOPT_POSTFIELDSIZE, (long)s->req.n);
     curl_easy_setopt(s->k, CURLOPT_POSTFIELDS, s->req.p);
@@ -302,9 +336,10 @@ static void run_w1a(json_t *o)
 
 /* --- W1b and the W2 fill: batches through POST /v1/jobs/batch --- */
 
-/* Enqueues jobs [first, first+n) in batches on one connection; per-call latency into
- * lat (may be NULL). Returns the jobs created. */
-static long enqueue_batches(struct bl_conn *c, long first, long n, double *lat)
+/* Enqueues jobs [first, first+n) in batches, call k on connection c[k mod nc] (one
+ * per node, or just one); per-call latency into lat (may be NULL). Returns the jobs
+ * created. */
+static long enqueue_batches(struct bl_conn *cs, int nc, long first, long n, double *lat)
 {
     struct bl_buf b = { 0 };
     long created = 0;
@@ -318,6 +353,7 @@ static long enqueue_batches(struct bl_conn *c, long first, long n, double *lat)
             bl_create_body(&b, C->queue, first + i + j, t, false);
         }
         bl_buf_printf(&b, "]}");
+        struct bl_conn *c = &cs[call % nc];
         long st = bl_request(c, "/v1/jobs/batch", b.p, b.n);
         if (lat) lat[call] = (double)(bl_now_us() - t) / 1e3;
         if (st == 201) created += k;
@@ -329,24 +365,27 @@ static long enqueue_batches(struct bl_conn *c, long first, long n, double *lat)
 
 static void run_w1b(json_t *o)
 {
-    struct bl_conn c;
+    struct bl_conn c[MAX_NODES];
     struct window w;
     long calls = (C->jobs + C->batch - 1) / C->batch;
     double *lat = calloc((size_t)calls, sizeof *lat);
-    bl_conn_open(&c, C->url, C->admin);
+    for (int i = 0; i < C->n_urls; i++)
+        bl_conn_open(&c[i], C->urls[i], C->admin);
     window_open(&w);
     int64_t t0 = bl_now_us();
-    long ok = enqueue_batches(&c, 0, C->jobs, lat);
+    long ok = enqueue_batches(c, C->n_urls, 0, C->jobs, lat);
     int64_t t1 = bl_now_us();
     window_close(&w);
     set_rate(o, C->jobs, ok, (double)(t1 - t0) / 1e6);
     set_lat(o, lat, calls, "");
     window_report(o, &w);
     char proto[128];
-    snprintf(proto, sizeof proto, "POST /v1/jobs/batch, %ld per call, 1 in flight", C->batch);
+    snprintf(proto, sizeof proto, "POST /v1/jobs/batch, %ld per call, 1 in flight%s",
+             C->batch, C->n_urls > 1 ? ", calls alternate over the nodes" : "");
     json_object_set_new(o, "protocol", json_string(proto));
     json_object_set_new(o, "latency_of", json_string("batch call"));
-    bl_conn_close(&c);
+    for (int i = 0; i < C->n_urls; i++)
+        bl_conn_close(&c[i]);
     free(lat);
 }
 
@@ -528,7 +567,7 @@ static void worker_loop_claim(struct worker *w)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    bl_conn_open(&w->conn, C->url, w->s->token);
+    bl_conn_open(&w->conn, C->urls[w->id % C->n_urls], w->s->token);   /* alternate nodes */
     if (w->s->use_next) worker_loop_next(w);
     else worker_loop_claim(w);
     bl_conn_close(&w->conn);
@@ -626,7 +665,7 @@ static void run_w2(json_t *o, const char *token)
     struct window w;
     char note[160];
     bl_conn_open(&c, C->url, C->admin);
-    long filled = enqueue_batches(&c, 0, C->jobs, NULL);
+    long filled = enqueue_batches(&c, 1, 0, C->jobs, NULL);
     bl_conn_close(&c);
     shared_init(&s, token, C->jobs, false, note, sizeof note);
     window_open(&w);
@@ -779,7 +818,9 @@ static void usage(FILE *f)
 "server_cpu_s, client_cpu_s, busy_cores, protocol, durability, store_ops/commits.\n"
 "Use a fresh jobqd per run (scripts/bench.sh does: make bench).\n"
 "\n"
-"  --url URL            jobqd base url (default http://127.0.0.1:8080)\n"
+"  --url URL            jobqd base url (default http://127.0.0.1:8080); repeat it for the\n"
+"                       nodes of one PostgreSQL database: producer connections round-robin\n"
+"                       over them, worker i uses node i mod n\n"
 "  --admin-token TOK    admin token (default: $JOBQ_ADMIN_TOKEN); the producer uses it\n"
 "                       (admin is not subject to the active limit); a worker token is\n"
 "                       created through POST /v1/tokens\n"
@@ -797,7 +838,7 @@ static void usage(FILE *f)
 "  --w3-conns N         W3 producer keep-alive connections (default 32)\n"
 "  --queue Q            queue (default bench)\n"
 "  --protocol P         next (default: /next when it exists, else claim) | claim\n"
-"  --server-pid PID     jobqd pid: server CPU from /proc/PID/stat\n"
+"  --server-pid PID     jobqd pid: server CPU from /proc/PID/stat (repeat: one per node)\n"
 "  --durability TEXT    the server's durability setting, copied to the output\n"
 "  --run-id ID, --rep N copied to the output\n"
 "  --sweep-label TEXT   mark the line as a sweep point (\"sweep\":true, \"sweep_label\")\n"
@@ -832,7 +873,10 @@ static void parse_args(int argc, char **argv, struct cfg *c)
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
-        case 'u': c->url = optarg; break;
+        case 'u':
+            if (c->n_urls == MAX_NODES) die("at most 8 --url");
+            c->urls[c->n_urls++] = optarg;
+            break;
         case 'a': c->admin = optarg; break;
         case 'W': c->workload = optarg; break;
         case 'Q': c->quick = true; break;
@@ -847,7 +891,10 @@ static void parse_args(int argc, char **argv, struct cfg *c)
         case 'o': c->window = num(optarg, "--window", 1, 100000); break;
         case 'k': c->w3_conns = num(optarg, "--w3-conns", 1, 1024); break;
         case 'q': c->queue = optarg; break;
-        case 'p': c->server_pid = num(optarg, "--server-pid", 0, 1L << 30); break;
+        case 'p':
+            if (c->n_pids == MAX_NODES) die("at most 8 --server-pid");
+            c->server_pids[c->n_pids++] = num(optarg, "--server-pid", 0, 1L << 30);
+            break;
         case 'd': c->durability = optarg; break;
         case 'R': c->run_id = optarg; break;
         case 'L': c->sweep_label = optarg; break;
@@ -860,6 +907,9 @@ static void parse_args(int argc, char **argv, struct cfg *c)
         default: usage(stderr); exit(2);
         }
     }
+    if (c->n_urls == 0) c->urls[c->n_urls++] = c->url;
+    c->url = c->urls[0];
+    c->server_pid = c->n_pids ? c->server_pids[0] : 0;
     if (c->quick && !jobs_set) c->jobs = 10000;
     if (c->quick && !secs_set) c->secs = 5;
     if (optind < argc || !c->workload) { usage(stderr); exit(2); }
@@ -889,6 +939,7 @@ int main(int argc, char **argv)
     else if (!strcasecmp(c.workload, "w3")) { worker_token(token, sizeof token); run_w3(o, token); }
     else { usage(stderr); return 2; }
     json_object_set_new(o, "durability", json_string(c.durability));
+    json_object_set_new(o, "nodes", json_integer(c.n_urls));
     json_object_set_new(o, "quick", json_boolean(c.quick));
     if (c.run_id) json_object_set_new(o, "run_id", json_string(c.run_id));
     json_object_set_new(o, "rep", json_integer(c.rep));

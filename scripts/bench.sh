@@ -15,8 +15,12 @@
 #   PG=1 make bench         the same workloads on PostgreSQL: a private cluster (initdb in a temp
 #                           dir, fsync=on, synchronous_commit=on), a fresh database per run;
 #                           results in bench/results/jobq-pg.jsonl
+#   PG=1 NODES=2 make bench two jobqd processes (own ports) on the same database per run;
+#                           bench_w spreads producer calls over them round-robin and
+#                           alternates its workers between them (PG=1 only)
 # Knobs: REPS, TIMEOUT (300 s per run), WORKLOADS ("w1a w1b w2 w3"), SWEEP=0 to skip the
-#        sweep, BENCH_ARGS (extra bench_w args), JOBS (cmake -j).
+#        sweep, BENCH_ARGS (extra bench_w args), JOBS (cmake -j), BUILD (build tree,
+#        default build-bench).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -33,13 +37,17 @@ RESULTS=bench/results/jobq.jsonl
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)-$$
 DURABILITY="--sync full: SQLite WAL, synchronous=FULL, fsync per group commit before the reply"
 ADMIN="bench-admin-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-SERVER_PID=; DATA=
+SERVER_PID=; SERVER_PIDS=(); PORTS=(); DATA=
 PG=${PG:-0}
+NODES=${NODES:-1}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PGDIR=; PGPORT=; PGN=0
 if [ "$PG" = 1 ]; then
     RESULTS=bench/results/jobq-pg.jsonl
     DURABILITY="PostgreSQL 15, private cluster on /tmp: fsync=on, synchronous_commit=on (WAL flushed before the reply)"
+    [ "$NODES" -gt 1 ] && DURABILITY="$DURABILITY; $NODES jobqd nodes on one database"
+elif [ "$NODES" != 1 ]; then
+    echo "bench: NODES needs PG=1 (nodes share a PostgreSQL database)" >&2; exit 2
 fi
 
 # As the postgres user when root (initdb refuses root).
@@ -67,37 +75,50 @@ build() {
         cmake --build "$BUILD" -j"${JOBS:-2}" --target jobqd bench_w bench_table $1 >/dev/null
 }
 
-# Starts a fresh jobqd; sets SERVER_PID, DATA, PORT. Extra args go to jobqd.
+# Starts one jobqd on db (node n); appends its pid and port to SERVER_PIDS, PORTS.
+start_node() { # n db [jobqd args…]
+    local n=$1 db=$2; shift 2
+    JOBQ_ADMIN_TOKEN=$ADMIN "$BUILD/jobqd" --db "$db" --host 127.0.0.1 --port 0 \
+        --port-file "$DATA/port$n" --sync full --active-limit 0 --log-level warn "$@" \
+        </dev/null >"$DATA/jobqd$n.log" 2>&1 &
+    local pid=$!
+    SERVER_PIDS+=("$pid")
+    for _ in $(seq 200); do
+        [ -s "$DATA/port$n" ] &&
+            curl -fs "http://127.0.0.1:$(cat "$DATA/port$n")/healthz" >/dev/null && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    PORTS+=("$(cat "$DATA/port$n" 2>/dev/null || echo 0)")
+    [ "${PORTS[-1]}" != 0 ] && kill -0 "$pid" 2>/dev/null
+}
+
+# Starts a fresh jobqd (NODES of them on one PostgreSQL database); sets SERVER_PID, PORT
+# (the first node's), SERVER_PIDS, PORTS, DATA. Extra args go to jobqd.
 start_server() {
     DATA=$(mktemp -d /tmp/jobq-bench.XXXXXX)
-    local db="$DATA/jobq.db"
+    SERVER_PIDS=(); PORTS=()
+    local db="$DATA/jobq.db" ok=0
     if [ "$PG" = 1 ]; then
         PGN=$((PGN + 1))
         as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE bench$PGN" postgres >/dev/null || return 1
         db="postgres://postgres@127.0.0.1:$PGPORT/bench$PGN"
     fi
-    JOBQ_ADMIN_TOKEN=$ADMIN "$BUILD/jobqd" --db "$db" --host 127.0.0.1 --port 0 \
-        --port-file "$DATA/port" --sync full --active-limit 0 --log-level warn "$@" \
-        </dev/null >"$DATA/jobqd.log" 2>&1 &
-    SERVER_PID=$!
-    for _ in $(seq 200); do
-        [ -s "$DATA/port" ] && curl -fs "http://127.0.0.1:$(cat "$DATA/port")/healthz" >/dev/null && break
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    PORT=$(cat "$DATA/port" 2>/dev/null || echo 0)
-    [ "$PORT" != 0 ] && kill -0 "$SERVER_PID" 2>/dev/null
+    for n in $(seq 1 "$NODES"); do start_node "$n" "$db" "$@" || ok=1; done
+    SERVER_PID=${SERVER_PIDS[0]}; PORT=${PORTS[0]}
+    return $ok
 }
 
 stop_server() {
-    if [ -n "$SERVER_PID" ]; then
-        kill -TERM "$SERVER_PID" 2>/dev/null
-        for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$SERVER_PID" 2>/dev/null
-        wait "$SERVER_PID" 2>/dev/null
-    fi
+    local pid
+    for pid in "${SERVER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${SERVER_PIDS[@]}"; do
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
     [ -n "$DATA" ] && rm -rf "$DATA"
-    SERVER_PID=; DATA=
+    SERVER_PID=; SERVER_PIDS=(); PORTS=(); DATA=
 }
 trap 'stop_server; pg_down; exit 130' INT TERM
 
@@ -115,12 +136,16 @@ run_one() {
     local W; W=$(echo "$wl" | tr a-z A-Z | sed 's/^W/W/;s/A$/a/;s/B$/b/')
     local out rc line
     if ! start_server; then
-        log "$W rep $rep: jobqd did not start"; cat "$DATA/jobqd.log" >&2
+        log "$W rep $rep: jobqd did not start"; cat "$DATA"/jobqd*.log >&2
         bad_line "$W" "$rep" failed 1 "$label" >>"$RESULTS"; stop_server; return
     fi
     out=$(mktemp)
-    timeout "$TIMEOUT" "$BUILD/bench_w" --url "http://127.0.0.1:$PORT" --admin-token "$ADMIN" \
-        --workload "$wl" $QARG --server-pid "$SERVER_PID" --durability "$DURABILITY" \
+    local nodes=() i
+    for i in "${!PORTS[@]}"; do
+        nodes+=(--url "http://127.0.0.1:${PORTS[$i]}" --server-pid "${SERVER_PIDS[$i]}")
+    done
+    timeout "$TIMEOUT" "$BUILD/bench_w" "${nodes[@]}" --admin-token "$ADMIN" \
+        --workload "$wl" $QARG --durability "$DURABILITY" \
         --run-id "$RUN_ID" --rep "$rep" ${label:+--sweep-label "$label"} $BENCH_ARGS "$@" >"$out"
     rc=$?
     line=$(tail -n 1 "$out")
@@ -181,7 +206,7 @@ main() {
     # search latencies (bench_search starts and stops its own jobqd on its own database)
     [ "$SEARCH" = 1 ] && "$BUILD/bench_search" $QARG | tee "bench/results/search-$RUN_ID.txt"
     echo
-    echo "## jobq vs peers — run $RUN_ID (${REPS} rep(s), medians${QARG:+; QUICK: 10,000 jobs, W3 5 s})"
+    echo "## jobq vs peers — run $RUN_ID (${REPS} rep(s), medians${QARG:+; QUICK: 10,000 jobs, W3 5 s}$([ "$NODES" -gt 1 ] && echo "; $NODES jobqd nodes on one PostgreSQL database"))"
     echo
     "$BUILD/bench_table" --results "$RESULTS" --peers bench/peers.json --run-id "$RUN_ID"
     echo
