@@ -22,11 +22,6 @@ enum {
     PRUNE_INTERVAL_MS = 600000,
     EVENTS_INTERVAL_MS = 60000,
     LEADER_RECHECK_MS = 1000, /* a node that is not the leader asks again this often */
-    /* containment terms of new jobs (SQLite): a batch this often, at once again while
-     * batches come back full; searches check the jobs not indexed yet directly, so
-     * this bounds their extra work (about 2 us a job), not what they find */
-    TERMS_INTERVAL_MS = 250,
-    TERMS_BATCH = 500,
 };
 
 struct task {
@@ -52,7 +47,7 @@ struct maint {
 static const char *const task_names[MT__N] = {
     [MT_RESCUE] = "rescue", [MT_EXPIRE] = "expire", [MT_CLEANUP] = "cleanup",
     [MT_IDEMPOTENCY] = "idempotency", [MT_STATS] = "stats", [MT_EVENTS] = "events",
-    [MT_SCHEDULES] = "schedules", [MT_TERMS] = "terms",
+    [MT_SCHEDULES] = "schedules",
 };
 
 /* Fixed interval of a task; 0 for tasks whose next due time the store tells. */
@@ -63,7 +58,6 @@ static int64_t interval_of(const struct jobqd *d, enum maint_task t)
     case MT_IDEMPOTENCY:
     case MT_STATS: return PRUNE_INTERVAL_MS;
     case MT_EVENTS: return EVENTS_INTERVAL_MS;
-    case MT_TERMS: return TERMS_INTERVAL_MS;
     default: return 0;
     }
 }
@@ -78,8 +72,7 @@ static int64_t age_of(const struct jobqd *d, enum maint_task t)
 /* Runs batches of one task until one comes back short; records the run. */
 static jq_err run_task(struct jobqd *d, struct task *tk, int64_t now, int max_batches)
 {
-    int batch = tk->t == MT_CLEANUP ? (int)d->cfg.cleanup_batch
-              : tk->t == MT_TERMS ? TERMS_BATCH : BATCH;
+    int batch = tk->t == MT_CLEANUP ? (int)d->cfg.cleanup_batch : BATCH;
     int64_t t0 = clock_mono_us(), next = 0;
     int total = 0, rows = batch, i;
     jq_err err = JQ_E_OK;

@@ -209,11 +209,6 @@ jq_err store_maint(store *s, struct sctx *c, enum maint_task t, int64_t arg_ms, 
                    int *rows, int64_t *next_ms)
 {
     assert((unsigned)t < MT__N && batch > 0);
-    if (t == MT_TERMS && strcmp(s->ops->name, "sqlite") != 0) {
-        *rows = 0;                /* PostgreSQL keeps its GIN index itself */
-        *next_ms = 0;
-        return JQ_E_OK;
-    }
     return s->ops->maint(s->self, c, t, arg_ms, batch, rows, next_ms);
 }
 

@@ -126,7 +126,6 @@ struct cancel_req {
 
 enum maint_task { MT_RESCUE, MT_EXPIRE, MT_CLEANUP, MT_IDEMPOTENCY, MT_STATS, MT_EVENTS,
                   MT_SCHEDULES /* run by the server (server/sched.c), not store_maint */,
-                  MT_TERMS /* SQLite: index new jobs' containment terms in batches */,
                   MT__N };
 
 /* One committed change, as SSE streams it. */

@@ -62,6 +62,39 @@ TEST(params_containment_semantics)
     testsrv_stop(c.s);
 }
 
+/* Issue 5: on SQLite the terms of new jobs are indexed in batches (512 or more at a
+ * time); the jobs indexed and the newest ones not indexed yet are found alike. */
+TEST(containment_finds_batch_indexed_and_newest_jobs)
+{
+    struct st_ctx c = st_setup();
+    size_t cap = 64 * 1024;
+    char *body = malloc(cap);
+    REQUIRE(body != NULL);
+    int n = snprintf(body, cap, "{\"jobs\":[");
+    for (int i = 0; i < 700; i++)
+        n += snprintf(body + n, cap - (size_t)n, "%s{\"type\":\"t\",\"params\":{\"n\":%d}}",
+                      i ? "," : "", i);
+    snprintf(body + n, cap - (size_t)n, "]}");
+    struct resp r;
+    REQUIRE_EQ(ts_req(c.s, "POST", "/v1/jobs/batch", c.alice, body, &r), 201);
+    resp_free(&r);
+    free(body);
+    char last[TS_ID_MAX];
+    st_enq(c.s, c.alice, last, "{\"type\":\"t\",\"params\":{\"n\":100000}}");
+    const char *qs[] = {"{\"n\":5}", "{\"n\":699}", "{\"n\":100000}"};
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(get_q(c.s, c.alice, "/v1/jobs", "params", qs[i], NULL, &r), 200);
+        if (!CHECK_EQ(found(&r, "jobs"), 1))
+            fprintf(stderr, "  params=%s -> %.300s\n", qs[i], r.body);
+        CHECK_EQ(jint(r.json, "total_count"), 1);
+        resp_free(&r);
+    }
+    CHECK_EQ(get_q(c.s, c.bob, "/v1/jobs", "params", "{\"n\":5}", NULL, &r), 200);
+    CHECK_EQ(found(&r, "jobs"), 0);                        /* alice's jobs, not bob's */
+    resp_free(&r);
+    testsrv_stop(c.s);
+}
+
 TEST(result_containment_and_cursor_paging)
 {
     struct st_ctx c = st_setup();

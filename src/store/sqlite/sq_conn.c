@@ -226,8 +226,8 @@ static const char *const migrations[] = {
      *   legacy_alter_table: the triggers on jobs that insert into events name it, and
      *   the rename must neither rewrite nor re-check them.
      * - jobs_expiry holds only the jobs that can expire, not every pending job.
-     * - containment terms of new jobs are indexed in batches (the "terms" maintenance
-     *   task), not by a trigger per insert: about 35 us and 5 random pages per job less.
+     * - containment terms of new jobs are indexed in batches (sq__terms_after_insert),
+     *   not by a trigger per insert: about 35 us and 5 random pages per job less.
      *   terms_mark.upto is the last jobs rowid indexed; searches also check the jobs
      *   above it directly (sq__list_st), so results never lag. Deleting the highest
      *   rowid lowers the mark, so a reused rowid is indexed again. */

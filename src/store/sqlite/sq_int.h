@@ -54,6 +54,8 @@ struct conn {
     char slow_sql[512];              /* the last slow statement, logged after its op */
     int64_t slow_ns;
     struct id_gen ids;               /* writer: monotonic job ids */
+    int64_t terms_mark;              /* writer: terms_mark.upto as last seen (a hint) */
+    bool terms_known;                /* writer: terms_mark was read */
     struct {                         /* writer: fair-claim round-robin position per queue */
         char queue[NAME_MAX_LEN + 1], user[NAME_MAX_LEN + 1];
     } fair[32];
@@ -127,6 +129,11 @@ void   sq__text(sqlite3_stmt *st, int col, char *dst, size_t cap);
 char  *sq__dup(sqlite3_stmt *st, int col);
 void   sq__bind_opt_text(sqlite3_stmt *st, int idx, const char *v);
 jq_err sq__explain(struct conn *cn, const char *what, char *out, size_t cap);
+
+/* --- sq_stats.c --- */
+/* After an insert on the writer: once TERMS_BATCH or more jobs are above terms_mark,
+ * indexes their containment terms (not counted as the request's statements). */
+jq_err sq__terms_after_insert(struct conn *cn);
 
 /* --- sq_ckpt.c: checkpoints on their own thread --- */
 jq_err sq__ckpt_start(struct sq *s);

@@ -160,6 +160,8 @@ jq_err sq__insert_job(struct conn *cn, struct sctx *c, const struct job_new *in,
     sq__bind_opt_text(st, 12, in->unique_key);
     bool found;
     jq_err err = one_job(cn, st, out, &found);
+    if (!err)
+        err = sq__terms_after_insert(cn);
     if (!err && in->run_at <= c->now_ms)
         cn->wake = true;
     return err;
@@ -375,6 +377,8 @@ static jq_err batch_insert(struct conn *cn, struct sctx *c, struct batch_args *a
     sqlite3_bind_text(st, 3, a->items, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 4, a->in->replace);
     jq_err err = batch_rows(cn, st, rows, n);
+    if (!err)
+        err = sq__terms_after_insert(cn);
     if (err)
         return err;
     if (*n > 1)             /* new rows in id order = item order (jq_id is monotonic) */

@@ -254,20 +254,32 @@ static jq_err step2(struct conn *cn, sqlite3_stmt *st, int64_t a, int64_t b, int
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? JQ_E_OK : sq__rc(cn, rc, sqlite3_sql(st));
 }
 
-/* Indexes the containment terms of up to batch jobs above terms_mark, and moves
- * the mark past them; *rows = jobs indexed. */
-static jq_err index_terms(struct conn *cn, struct sctx *c, int batch, int *rows)
+/* Containment terms of new jobs are indexed in batches, not by a trigger per insert
+ * (schema 2, sq_conn.c): the insert that finds TERMS_BATCH or more jobs above the mark
+ * indexes all of them, about 5-10 us a job, 1 in TERMS_BATCH requests. Searches check
+ * the jobs above the mark directly, so up to TERMS_BATCH - 1 stay there for good when
+ * creates stop (about 1 ms per search at most). No background task: it would add write
+ * operations when nothing else happens. */
+enum { TERMS_BATCH = 512 };
+
+jq_err sq__terms_after_insert(struct conn *cn)
 {
-    int64_t mark[2] = {0, 0}, next[2] = {0, 0};
-    jq_err err = step2(cn, sq__st(cn, c, ST_TERMS_MARK), 0, 0, mark);
-    if (!err)
-        err = step2(cn, sq__st(cn, c, ST_TERMS_NEXT), mark[0], batch, next);
-    if (err || next[1] == 0)
+    int64_t last = sqlite3_last_insert_rowid(cn->db), mark[2] = {0, 0}, next[2] = {0, 0};
+    if (cn->terms_known && last - cn->terms_mark < TERMS_BATCH)
+        return JQ_E_OK;
+    jq_err err = step2(cn, sq__st(cn, NULL, ST_TERMS_MARK), 0, 0, mark);
+    if (err)
         return err;
-    if (!(err = step2(cn, sq__st(cn, c, ST_TERMS_INDEX), mark[0], next[0], NULL)))
-        err = step2(cn, sq__st(cn, c, ST_TERMS_SET), next[0], 0, NULL);
-    if (!err)
-        *rows = (int)next[1];
+    cn->terms_mark = mark[0];
+    cn->terms_known = true;
+    if (last - mark[0] < TERMS_BATCH)
+        return JQ_E_OK;
+    /* the whole backlog: a batch create adds up to 1,000 at once */
+    if (!(err = step2(cn, sq__st(cn, NULL, ST_TERMS_NEXT), mark[0], INT32_MAX, next)) &&
+        next[1] > 0 &&
+        !(err = step2(cn, sq__st(cn, NULL, ST_TERMS_INDEX), mark[0], next[0], NULL)) &&
+        !(err = step2(cn, sq__st(cn, NULL, ST_TERMS_SET), next[0], 0, NULL)))
+        cn->terms_mark = next[0];
     return err;
 }
 
@@ -299,8 +311,6 @@ static jq_err w_maint(struct conn *cn, struct sctx *c, void *arg)
         if ((err = run_cut(cn, c, ST_STATS_PRUNE, now - a->arg_ms, a->batch, a->rows)))
             return err;
         return run_cut(cn, c, ST_HIST_PRUNE, now - a->arg_ms, a->batch, a->rows);
-    case MT_TERMS:
-        return index_terms(cn, c, a->batch, a->rows);
     default:
         return JQ_E_INVALID;
     }
