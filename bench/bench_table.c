@@ -2,7 +2,8 @@
  * bench_table.c - the markdown summary of a bench run (scripts/bench.sh): reads the
  * JSON lines of bench_w (bench/results/jobq.jsonl), keeps those of one run id, and
  * prints the medians of the repetitions beside the peers' figures (bench/peers.json),
- * then jobq's details per workload and the W2 sweep.
+ * then jobq's details per workload, the W2 sweep and the status-GET runs (shared cache
+ * on or off).
  *
  *   bench_table --results bench/results/jobq.jsonl --peers bench/peers.json --run-id ID
  */
@@ -176,13 +177,38 @@ static void print_sweep(json_t **sweep, int n)
     }
 }
 
-/* Sorts one result line into its workload cell or the sweep list. */
+/* The status-GET runs (bench_w --workload get), one line each. */
+static void print_gets(json_t **gets, int n)
+{
+    if (!n) return;
+    printf("\n| status GET (1 run each) | shared cache | nodes | GETs/s | p50 ms | p99 ms | "
+           "max ms | cache hits / misses | server CPU s | busy cores |\n"
+           "|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < n; i++) {
+        json_t *o = gets[i];
+        char r[32], a[32], b[32], c[32];
+        const char *st = json_string_value(json_object_get(o, "status"));
+        const char *cache = json_string_value(json_object_get(o, "cache")) ?: "?";
+        if (st && strcmp(st, "ok") && strcmp(st, "errors")) {
+            printf("| GET | %s | | %s | | | | | | |\n", cache, st);
+            continue;
+        }
+        printf("| GET /v1/jobs/{id} | %s | %.0f | %s | %s | %s | %s | %.0f / %.0f | %.2f "
+               "| %.2f |\n",
+               cache, num(o, "nodes"), thousands(num(o, "jobs_per_s"), r, sizeof r),
+               ms(num(o, "p50_ms"), a, sizeof a), ms(num(o, "p99_ms"), b, sizeof b),
+               ms(num(o, "max_ms"), c, sizeof c), num(o, "cache_hits"), num(o, "cache_misses"),
+               num(o, "server_cpu_s"), num(o, "busy_cores"));
+    }
+}
+
+/* Sorts one result line into its workload cell, the sweep list or the GET list. */
 static void classify(json_t *o, struct cell *cells, json_t **sweep, int *nsweep, const char **dur)
 {
     const char *wl = json_string_value(json_object_get(o, "workload"));
     const char *st = json_string_value(json_object_get(o, "status"));
     bool good = st && (!strcmp(st, "ok") || !strcmp(st, "errors"));
-    if (json_is_true(json_object_get(o, "sweep"))) {
+    if (json_is_true(json_object_get(o, "sweep")) || (wl && !strcmp(wl, "GET"))) {
         if (*nsweep < MAX_RUNS) sweep[(*nsweep)++] = o;
         return;
     }
@@ -233,9 +259,17 @@ int main(int argc, char **argv)
         classify(j, cells, sweep, &nsweep, &dur);
     }
     fclose(f);
-    print_main(cells, sweep, nsweep, peers, dur);
+    json_t *gets[MAX_RUNS], *sw[MAX_RUNS];     /* GET lines travel with the sweep's */
+    int ngets = 0, nsw = 0;
+    for (int i = 0; i < nsweep; i++) {
+        const char *wl = json_string_value(json_object_get(sweep[i], "workload"));
+        if (wl && !strcmp(wl, "GET")) gets[ngets++] = sweep[i];
+        else sw[nsw++] = sweep[i];
+    }
+    print_main(cells, sw, nsw, peers, dur);
     print_details(cells);
-    print_sweep(sweep, nsweep);
+    print_sweep(sw, nsw);
+    print_gets(gets, ngets);
     json_decref(all);
     json_decref(peers);
     return 0;

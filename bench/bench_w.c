@@ -5,6 +5,8 @@
  *   W2   100,000 jobs pre-enqueued (bulk, untimed), then 16 workers burn them down
  *   W3   a producer at 2,000 jobs/s for 20 s (1 ms tick, <= 1,000 unacknowledged
  *        calls) while 16 long-polling workers run; latency = handler start - payload t
+ *   get  status reads: GET /v1/jobs/{id} of 1,000 pending jobs, 32 in flight (with and
+ *        without the shared cache, --cache redis://)
  * Workers use POST /v1/queues/{q}/next (completions of the previous batch + the next
  * claim in one call) and fall back to /claim + /complete when /next answers 404.
  * Several --url (nodes of one PostgreSQL database): producer calls go to the
@@ -33,6 +35,7 @@ struct cfg {
     const char *durability;   /* label of the server's durability setting */
     const char *run_id;       /* copied into the JSON line */
     const char *sweep_label;  /* a single-run sweep point: "sweep":true + this label */
+    const char *cache_label;  /* the server's shared cache, copied to the output as "cache" */
     long rep;                 /* repetition number, copied into the JSON line */
     long jobs;                /* W1a/W1b/W2 jobs */
     long inflight;            /* W1a calls in flight */
@@ -48,6 +51,8 @@ struct cfg {
     long server_pids[MAX_NODES];   /* one per node (server_pids[0] == server_pid) */
     int n_pids;
     long w2_limit_s;          /* W2 stops waiting this long after the workers start */
+    long gets;                /* GET: status reads */
+    long get_ids;             /* GET: distinct jobs read */
     bool quick;               /* smoke sizes */
     bool force_claim;         /* workers use /claim + /complete even if /next exists */
 };
@@ -806,12 +811,151 @@ static void run_w3(json_t *o, const char *token)
     free(s.lat);
 }
 
+/* --- GET: job status reads (what a shared cache is for) --- */
+
+/* Creates n pending jobs in batches through the first node; their ids into ids.
+ * Returns how many were created. */
+static long get_fill(char (*ids)[ID_LEN], long n)
+{
+    struct bl_conn c;
+    struct bl_buf b = { 0 };
+    long got = 0;
+    bl_conn_open(&c, C->url, C->admin);
+    for (long i = 0; i < n; i += C->batch) {
+        long k = n - i < C->batch ? n - i : C->batch;
+        bl_buf_reset(&b);
+        bl_buf_printf(&b, "{\"jobs\":[");
+        for (long j = 0; j < k; j++) {
+            if (j) bl_buf_printf(&b, ",");
+            bl_create_body(&b, C->queue, i + j, bl_now_us(), false);
+        }
+        bl_buf_printf(&b, "]}");
+        json_t *r = bl_request(&c, "/v1/jobs/batch", b.p, b.n) == 201 ? bl_reply_json(&c) : NULL;
+        json_t *job;
+        size_t x;
+        json_array_foreach(json_object_get(r, "jobs"), x, job)
+            if (got < n)
+                snprintf(ids[got++], ID_LEN, "%s",
+                         json_string_value(json_object_get(job, "id")) ?: "");
+        json_decref(r);
+    }
+    free(b.p);
+    bl_conn_close(&c);
+    return got;
+}
+
+/* Shared-cache hits and misses summed over the nodes (GET /metrics); -1 if unknown. */
+static void cache_hits(long *hits, long *misses)
+{
+    *hits = *misses = 0;
+    for (int i = 0; i < C->n_urls; i++) {
+        struct bl_conn a;
+        bl_conn_open(&a, C->urls[i], C->admin);
+        if (bl_request(&a, "/metrics", NULL, 0) == 200 && a.body.p) {
+            const char *h = strstr(a.body.p, "\njobq_cache_hits_total ");
+            const char *m = strstr(a.body.p, "\njobq_cache_misses_total ");
+            *hits += h ? strtol(h + 23, NULL, 10) : 0;
+            *misses += m ? strtol(m + 25, NULL, 10) : 0;
+        }
+        bl_conn_close(&a);
+    }
+}
+
+struct get_slot {
+    CURL *k;                  /* easy handle; keeps its connection in the multi's cache */
+    int64_t t0;               /* when the call was made, µs */
+    long seq;                 /* call number */
+};
+
+/* C->gets status reads, C->inflight in flight (curl multi, one thread), call k for job
+ * k mod ids on node k mod n: every node reads every job. */
+static void run_get(json_t *o)
+{
+    char (*ids)[ID_LEN] = calloc((size_t)C->get_ids, ID_LEN);
+    long nids = get_fill(ids, C->get_ids);
+    if (nids == 0) die("GET: no jobs were created");
+    CURLM *m = curl_multi_init();
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (C->inflight + C->n_urls - 1) / C->n_urls);
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, C->inflight);
+    struct curl_slist *hdrs = bl_headers(C->admin);
+    struct get_slot *slots = calloc((size_t)C->inflight, sizeof *slots);
+    long *free_ = calloc((size_t)C->inflight, sizeof *free_), nfree = C->inflight;
+    for (long i = 0; i < C->inflight; i++) {
+        slots[i].k = curl_easy_init();
+        bl_handle_opts(slots[i].k, hdrs);
+        curl_easy_setopt(slots[i].k, CURLOPT_WRITEFUNCTION, sink);
+        curl_easy_setopt(slots[i].k, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(slots[i].k, CURLOPT_PRIVATE, &slots[i]);
+        free_[i] = i;
+    }
+    double *lat = calloc((size_t)C->gets, sizeof *lat);
+    long sent = 0, done = 0, ok = 0, first_err = 0, h0, m0, h1, m1;
+    struct window w;
+    cache_hits(&h0, &m0);
+    window_open(&w);
+    int64_t t_first = bl_now_us(), t_last = t_first;
+    while (done < C->gets) {
+        while (sent < C->gets && nfree) {
+            struct get_slot *sl = &slots[free_[--nfree]];
+            char url[1024];
+            snprintf(url, sizeof url, "%s/v1/jobs/%s", C->urls[sent % C->n_urls], ids[sent % nids]);
+            curl_easy_setopt(sl->k, CURLOPT_URL, url);
+            sl->seq = sent++;
+            sl->t0 = bl_now_us();
+            curl_multi_add_handle(m, sl->k);
+        }
+        int running, left;
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        long got = 0;
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            struct get_slot *sl;
+            long status = 0;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&sl);
+            if (msg->data.result == CURLE_OK)
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+            t_last = bl_now_us();
+            lat[sl->seq] = (double)(t_last - sl->t0) / 1e3;
+            curl_multi_remove_handle(m, sl->k);
+            free_[nfree++] = sl - slots;
+            if (status == 200) ok++;
+            else if (!first_err) first_err = status ? status : -1;
+            done++;
+            got++;
+        }
+        if (!got) curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    window_close(&w);
+    cache_hits(&h1, &m1);
+    set_rate(o, C->gets, ok, (double)(t_last - t_first) / 1e6);
+    set_lat(o, lat, C->gets, "");
+    window_report(o, &w);
+    json_object_set_new(o, "job_ids", json_integer(nids));
+    json_object_set_new(o, "cache_hits", json_integer(h1 - h0));
+    json_object_set_new(o, "cache_misses", json_integer(m1 - m0));
+    char proto[200];
+    snprintf(proto, sizeof proto, "GET /v1/jobs/{id} of %ld pending jobs round-robin, %ld in flight"
+             " (curl multi, keep-alive)", nids, C->inflight);
+    json_object_set_new(o, "protocol", json_string(proto));
+    json_object_set_new(o, "latency_of", json_string("status GET"));
+    if (ok < C->gets)
+        fprintf(stderr, "bench_w: %ld GETs failed (first: HTTP %ld)\n", C->gets - ok, first_err);
+    for (long i = 0; i < C->inflight; i++) curl_easy_cleanup(slots[i].k);
+    curl_multi_cleanup(m);
+    curl_slist_free_all(hdrs);
+    free(slots);
+    free(free_);
+    free(lat);
+    free(ids);
+}
+
 /* --- command line --- */
 
 static void usage(FILE *f)
 {
     fprintf(f,
-"usage: bench_w --workload w1a|w1b|w2|w3 [options]\n"
+"usage: bench_w --workload w1a|w1b|w2|w3|get [options]\n"
 "\n"
 "Runs one WORKLOADS.md workload against a running jobqd and prints one JSON line\n"
 "(stdout): workload, jobs, ok, jobs_per_s, p50_ms, p99_ms, max_ms, kept_up (W3),\n"
@@ -824,7 +968,10 @@ static void usage(FILE *f)
 "  --admin-token TOK    admin token (default: $JOBQ_ADMIN_TOKEN); the producer uses it\n"
 "                       (admin is not subject to the active limit); a worker token is\n"
 "                       created through POST /v1/tokens\n"
-"  --workload W         w1a | w1b | w2 | w3\n"
+"  --workload W         w1a | w1b | w2 | w3 | get (status reads: --gets GETs of --get-ids\n"
+"                       pending jobs, --inflight in flight; for the shared cache)\n"
+"  --gets N, --get-ids N  GET: reads (default 100000, quick 20000), jobs read (1000)\n"
+"  --cache-label TEXT   the server's shared cache (e.g. none, redis), copied to the output\n"
 "  --quick              smoke sizes: 10,000 jobs; W3 for 5 s\n"
 "  --jobs N             W1a/W1b/W2 jobs (default 100000)\n"
 "  --inflight N         W1a calls in flight (default 32)\n"
@@ -866,10 +1013,11 @@ static void parse_args(int argc, char **argv, struct cfg *c)
         {"window", 1, NULL, 'o'},     {"w3-conns", 1, NULL, 'k'},    {"queue", 1, NULL, 'q'},
         {"server-pid", 1, NULL, 'p'}, {"durability", 1, NULL, 'd'},  {"run-id", 1, NULL, 'R'},
         {"rep", 1, NULL, 'e'},        {"protocol", 1, NULL, 'P'},    {"help", 0, NULL, 'h'},
-        {"sweep-label", 1, NULL, 'L'},
+        {"sweep-label", 1, NULL, 'L'}, {"gets", 1, NULL, 'g'},    {"get-ids", 1, NULL, 'G'},
+        {"cache-label", 1, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
-    bool jobs_set = false, secs_set = false;
+    bool jobs_set = false, secs_set = false, gets_set = false;
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
@@ -898,6 +1046,9 @@ static void parse_args(int argc, char **argv, struct cfg *c)
         case 'd': c->durability = optarg; break;
         case 'R': c->run_id = optarg; break;
         case 'L': c->sweep_label = optarg; break;
+        case 'g': c->gets = num(optarg, "--gets", 1, 10000000); gets_set = true; break;
+        case 'G': c->get_ids = num(optarg, "--get-ids", 1, 1000000); break;
+        case 'C': c->cache_label = optarg; break;
         case 'e': c->rep = num(optarg, "--rep", 0, 1000); break;
         case 'P':
             if (strcmp(optarg, "next") && strcmp(optarg, "claim")) { usage(stderr); exit(2); }
@@ -912,6 +1063,7 @@ static void parse_args(int argc, char **argv, struct cfg *c)
     c->server_pid = c->n_pids ? c->server_pids[0] : 0;
     if (c->quick && !jobs_set) c->jobs = 10000;
     if (c->quick && !secs_set) c->secs = 5;
+    if (c->quick && !gets_set) c->gets = 20000;
     if (optind < argc || !c->workload) { usage(stderr); exit(2); }
     if (!c->admin || !*c->admin) die("--admin-token (or JOBQ_ADMIN_TOKEN) is required");
 }
@@ -922,7 +1074,7 @@ int main(int argc, char **argv)
         .url = "http://127.0.0.1:8080", .admin = getenv("JOBQ_ADMIN_TOKEN"), .queue = "bench",
         .durability = "unknown", .jobs = 100000, .inflight = 32, .batch = 1000, .workers = 16,
         .claim_max = 100, .wait_ms = 1000, .rate = 2000, .secs = 20, .window = 1000,
-        .w3_conns = 32, .w2_limit_s = 270,
+        .w3_conns = 32, .w2_limit_s = 270, .gets = 100000, .get_ids = 1000,
     };
     parse_args(argc, argv, &c);
     C = &c;
@@ -931,15 +1083,18 @@ int main(int argc, char **argv)
     json_object_set_new(o, "system", json_string("jobq"));
     char wl[8];
     snprintf(wl, sizeof wl, "W%s", c.workload[0] ? c.workload + 1 : "");
+    if (!strcasecmp(c.workload, "get")) snprintf(wl, sizeof wl, "GET");
     json_object_set_new(o, "workload", json_string(wl));
     char token[128];
     if (!strcasecmp(c.workload, "w1a")) run_w1a(o);
     else if (!strcasecmp(c.workload, "w1b")) run_w1b(o);
     else if (!strcasecmp(c.workload, "w2")) { worker_token(token, sizeof token); run_w2(o, token); }
     else if (!strcasecmp(c.workload, "w3")) { worker_token(token, sizeof token); run_w3(o, token); }
+    else if (!strcasecmp(c.workload, "get")) run_get(o);
     else { usage(stderr); return 2; }
     json_object_set_new(o, "durability", json_string(c.durability));
     json_object_set_new(o, "nodes", json_integer(c.n_urls));
+    if (c.cache_label) json_object_set_new(o, "cache", json_string(c.cache_label));
     json_object_set_new(o, "quick", json_boolean(c.quick));
     if (c.run_id) json_object_set_new(o, "run_id", json_string(c.run_id));
     json_object_set_new(o, "rep", json_integer(c.rep));

@@ -18,6 +18,10 @@
 #   PG=1 NODES=2 make bench two jobqd processes (own ports) on the same database per run;
 #                           bench_w spreads producer calls over them round-robin and
 #                           alternates its workers between them (PG=1 only)
+#   GET=1 make bench        also status reads (bench_w --workload get: GET /v1/jobs/{id} of
+#                           1,000 jobs, 32 in flight) without and with the shared cache
+#                           (--cache on a private redis-server on a temp port), 1 run each
+#                           (the workloads "get" and "get-redis" in WORKLOADS do the same)
 # Knobs: REPS, TIMEOUT (300 s per run), WORKLOADS ("w1a w1b w2 w3"), SWEEP=0 to skip the
 #        sweep, BENCH_ARGS (extra bench_w args), JOBS (cmake -j), BUILD (build tree,
 #        default build-bench).
@@ -40,6 +44,8 @@ ADMIN="bench-admin-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 SERVER_PID=; SERVER_PIDS=(); PORTS=(); DATA=
 PG=${PG:-0}
 NODES=${NODES:-1}
+GET=${GET:-0}
+RDIR=; RPORT=
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PGDIR=; PGPORT=; PGN=0
 if [ "$PG" = 1 ]; then
@@ -56,7 +62,7 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 pg_up() {
     PGDIR=$(mktemp -d /tmp/jobq-bench-pg.XXXXXX)
     [ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
-    PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    PGPORT=$(free_port)
     as_pg "$PG_BIN/initdb" -D "$PGDIR/data" -A trust -U postgres >"$PGDIR/initdb.log" 2>&1 &&
         as_pg "$PG_BIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/postgres.log" -w -t 60 start \
             -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on" >/dev/null
@@ -69,6 +75,30 @@ pg_down() {
 }
 
 log() { echo "bench: $*" >&2; }
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# A private, empty redis-server (no persistence: it is a cache) for one run; sets RPORT.
+redis_up() {
+    RDIR=$(mktemp -d /tmp/jobq-bench-redis.XXXXXX)
+    RPORT=$(free_port)
+    redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+        --dir "$RDIR" --pidfile "$RDIR/redis.pid" --logfile "$RDIR/redis.log" >/dev/null &&
+        for _ in $(seq 100); do
+            redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && return 0
+            sleep 0.05
+        done
+    return 1
+}
+
+redis_down() {
+    [ -n "$RDIR" ] || return 0
+    [ -s "$RDIR/redis.pid" ] && kill "$(cat "$RDIR/redis.pid")" 2>/dev/null
+    for _ in $(seq 50); do [ -s "$RDIR/redis.pid" ] || break; sleep 0.1; done
+    rm -rf "$RDIR"; RDIR=; RPORT=
+}
 
 build() {
     cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null &&
@@ -120,7 +150,7 @@ stop_server() {
     [ -n "$DATA" ] && rm -rf "$DATA"
     SERVER_PID=; SERVER_PIDS=(); PORTS=(); DATA=
 }
-trap 'stop_server; pg_down; exit 130' INT TERM
+trap 'stop_server; redis_down; pg_down; exit 130' INT TERM
 
 # A result line for a run that produced none.
 bad_line() { # workload rep status rc [sweep-label]
@@ -130,12 +160,20 @@ bad_line() { # workload rep status rc [sweep-label]
         "$1" "$3" "$4" "$RUN_ID" "$2" "$([ "$QUICK" = 1 ] && echo true || echo false)" "$extra"
 }
 
-# One run on a fresh jobqd: workload rep [sweep-label] [bench_w args…]
+# One run on a fresh jobqd: workload rep [sweep-label] [bench_w args…]. "get" and
+# "get-redis" are the status-GET runs (the latter with the shared cache on).
 run_one() {
     local wl=$1 rep=$2 label=$3; shift 3
     local W; W=$(echo "$wl" | tr a-z A-Z | sed 's/^W/W/;s/A$/a/;s/B$/b/')
-    local out rc line
-    if ! start_server; then
+    local out rc line jobqd_args=()
+    if [ "$wl" = get-redis ]; then
+        redis_up || { log "$W: redis-server did not start"; redis_down; return; }
+        jobqd_args=(--cache "redis://127.0.0.1:$RPORT")
+        set -- "$@" --cache-label "redis (private redis-server)"; wl=get
+    elif [ "$wl" = get ]; then
+        set -- "$@" --cache-label none
+    fi
+    if ! start_server "${jobqd_args[@]}"; then
         log "$W rep $rep: jobqd did not start"; cat "$DATA"/jobqd*.log >&2
         bad_line "$W" "$rep" failed 1 "$label" >>"$RESULTS"; stop_server; return
     fi
@@ -161,6 +199,7 @@ run_one() {
     fi
     rm -f "$out"
     stop_server
+    redis_down
 }
 
 # The seed latency table (bench_latency, by another engineer) on its own jobqd.
@@ -192,8 +231,11 @@ main() {
     build "$([ "$SEED" = 1 ] && echo bench_latency) $([ "$SEARCH" = 1 ] && echo bench_search)" || { log "build failed"; exit 1; }
     if [ "$PG" = 1 ]; then pg_up || { log "PostgreSQL cluster did not start"; pg_down; exit 1; }; fi
     log "run $RUN_ID: workloads [$WORKLOADS], $REPS rep(s)${QARG:+, quick}, timeout ${TIMEOUT}s"
+    [ "$GET" = 1 ] && WORKLOADS="$WORKLOADS get get-redis"
     for wl in $WORKLOADS; do
-        for rep in $(seq 1 "$REPS"); do run_one "$wl" "$rep" ""; done
+        reps=$REPS
+        case $wl in get*) reps=1 ;; esac      # a side measurement: one run each
+        for rep in $(seq 1 "$reps"); do run_one "$wl" "$rep" ""; done
     done
     if [ "$SWEEP" = 1 ] && [[ " $WORKLOADS " == *" w2 "* ]]; then
         local sweep="next:1 next:10 next:25 next:100 claim:100"
