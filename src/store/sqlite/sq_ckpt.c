@@ -12,14 +12,36 @@
 
 #include "common/log.h"
 
-enum { CKPT_FRAMES = 1000 };   /* like SQLite's default wal_autocheckpoint */
+enum {
+    CKPT_FRAMES = 1000,        /* like SQLite's default wal_autocheckpoint */
+    CATCH_UP_FRAMES = 4096,    /* 16 MiB: the writer finishes the checkpoint itself */
+};
+
+/* The WAL only starts over from its head when a checkpoint has copied every frame.
+ * Under a steady stream of commits the thread's PASSIVE checkpoints never get there:
+ * each one ends a few commits behind the writer, and the WAL grew without bound (2 GiB
+ * while filling 1M jobs). So once the WAL is CATCH_UP_FRAMES long, the writer copies
+ * the few frames the thread has not (nothing new is appended meanwhile); its next
+ * commit restarts the WAL, and journal_size_limit cuts the file back. A reader that
+ * pins old frames stops it from completing: then it tries again CKPT_FRAMES later. */
+static void catch_up(struct sq *s, sqlite3 *db, int frames)
+{
+    if (frames < s->ck_next_catch_up || atomic_load(&s->failed))
+        return;
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    bool complete = rc == SQLITE_OK && done == log;
+    s->ck_next_catch_up = complete ? CATCH_UP_FRAMES : frames + CKPT_FRAMES;
+}
 
 /* The writer's WAL hook: runs after each commit with the WAL's frame count. */
 static int on_wal(void *arg, sqlite3 *db, const char *name, int frames)
 {
-    (void)db;
     (void)name;
     struct sq *s = arg;
+    if (frames < CKPT_FRAMES)
+        s->ck_next_catch_up = CATCH_UP_FRAMES;      /* the WAL started over */
+    catch_up(s, db, frames);
     if (frames >= CKPT_FRAMES) {
         pthread_mutex_lock(&s->ck_mu);
         s->ck_due = true;
@@ -65,6 +87,7 @@ jq_err sq__ckpt_start(struct sq *s)
         sq__conn_close(&s->ck);
         return JQ_E_NOMEM;
     }
+    s->ck_next_catch_up = CATCH_UP_FRAMES;
     sqlite3_wal_hook(s->wconn.db, on_wal, s);   /* replaces the automatic checkpoint */
     return JQ_E_OK;
 }

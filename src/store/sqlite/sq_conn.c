@@ -368,7 +368,11 @@ jq_err sq__conn_open(const char *path, bool readonly, int sync, const char *vfs,
     if (rc == SQLITE_OK && !readonly)
         rc = sqlite3_exec(cn->db, syncs[sync < 0 || sync > 2 ? 2 : sync], NULL, NULL, &msg);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(cn->db, "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY",
+        /* the writer's cache stays valid between its transactions (it is the only
+         * writer), so it keeps the hot pages of 20 indexes; 256 MiB keeps inserts at
+         * 10M jobs from re-reading them (readers: 16 MiB each, a short snapshot) */
+        rc = sqlite3_exec(cn->db, readonly ? "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY"
+                                           : "PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY",
                           NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         log_error("cannot use database %s: %s", path, msg ? msg : sqlite3_errstr(rc));

@@ -89,6 +89,7 @@ struct sq {
     pthread_mutex_t ck_mu;           /* guards ck_due, ck_stop */
     pthread_cond_t ck_cond;
     bool ck_due, ck_stop;
+    int ck_next_catch_up;            /* writer: WAL frames at which it checkpoints itself */
     store_notify_fn notify;
     void *notify_arg;
     /* --sync full: the writer commits with synchronous=NORMAL and hands each group to
