@@ -3,7 +3,9 @@
  * on one database (a long-poll claim on B wakes for a create on A, SSE on B
  * shows A's changes, kill -9 of the leader hands maintenance to the other,
  * which rescues the dead node's leases); PostgreSQL restarted under load and
- * backends killed: no acknowledged job lost, jobqd recovers by itself. */
+ * backends killed: no acknowledged job lost, jobqd recovers by itself; creates
+ * of several users at once (committed in groups, pg_combine.c) each get their
+ * own job, and the result cache still answers inside a group. */
 #include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
@@ -355,6 +357,102 @@ TEST(killed_backends_are_replaced_without_errors)
         st_enq(s, u, id2, "{\"type\":\"t\",\"params\":{\"n\":1}}");
     }
     WAIT_FOR(log_has(s, "listening for other nodes") , 3000);
+    testsrv_stop(s);
+}
+
+/* --- creates of several users at once: pg_combine.c commits them in groups --- */
+
+enum { GRP_USERS = 4, GRP_THREADS = 8, GRP_EACH = 20 };
+
+struct grp {
+    struct testsrv *s;
+    const char *token;               /* this thread's user */
+    const char *body;                /* NULL: distinct params per create */
+    int t;                           /* thread number */
+    char ids[GRP_EACH][TS_ID_MAX];   /* acknowledged creates */
+    long status[GRP_EACH];
+    int ok;
+};
+
+static void *grp_run(void *arg)
+{
+    struct grp *g = arg;
+    struct tsconn *conn = tsconn_new(g->s);
+    for (int i = 0; i < GRP_EACH; i++) {
+        char body[160];
+        struct resp r;
+        snprintf(body, sizeof body, "{\"type\":\"t\",\"queue\":\"grp\",\"params\":{\"t\":%d,"
+                 "\"i\":%d},\"dedup\":false}", g->t, i);
+        g->status[i] = tsconn_req(conn, "POST", "/v1/jobs", g->token, g->body ? g->body : body,
+                                  &r);
+        if (g->status[i] / 100 == 2 && jstr(r.json, "id"))
+            snprintf(g->ids[g->ok++], TS_ID_MAX, "%s", jstr(r.json, "id"));
+        resp_free(&r);
+    }
+    tsconn_free(conn);
+    return NULL;
+}
+
+static void grp_start(struct grp *g, pthread_t *th, struct testsrv *s, const char **tok,
+                      const char *body)
+{
+    for (int t = 0; t < GRP_THREADS; t++) {
+        g[t] = (struct grp){.s = s, .token = tok[t % GRP_USERS], .body = body, .t = t};
+        REQUIRE_EQ(pthread_create(&th[t], NULL, grp_run, &g[t]), 0);
+    }
+    for (int t = 0; t < GRP_THREADS; t++)
+        pthread_join(th[t], NULL);
+}
+
+TEST(concurrent_creates_of_several_users_each_get_their_own_job)
+{
+    struct testsrv *s = testsrv_start(NULL);
+    const char *tok[GRP_USERS];
+    char name[GRP_USERS][16];
+    for (int u = 0; u < GRP_USERS; u++) {
+        snprintf(name[u], sizeof name[u], "user%d", u);
+        tok[u] = ts_token_limit(s, name[u], "user", 0);    /* no limit: the grouped path */
+    }
+    static struct grp g[GRP_THREADS];
+    pthread_t th[GRP_THREADS];
+    grp_start(g, th, s, tok, NULL);
+    for (int t = 0; t < GRP_THREADS; t++) {
+        CHECK_EQ(g[t].ok, GRP_EACH);
+        for (int i = 0; i < g[t].ok; i++) {
+            struct resp r;
+            CHECK_EQ(g[t].status[i], 201);
+            CHECK_EQ(ts_get(s, g[t].token, g[t].ids[i], &r), 200);    /* its own user's */
+            CHECK_STR_EQ(jstr(r.json, "user_id") ? jstr(r.json, "user_id") : "",
+                         name[t % GRP_USERS]);
+            CHECK_EQ(jint(r.json, "params.t"), t);                    /* its own params */
+            CHECK_EQ(jint(r.json, "params.i"), i);
+            resp_free(&r);
+            CHECK_EQ(ts_get(s, tok[(t + 1) % GRP_USERS], g[t].ids[i], &r), 404);
+            resp_free(&r);
+            for (int u = 0; u <= t; u++)                              /* no id twice */
+                for (int k = 0; k < (u == t ? i : g[u].ok); k++)
+                    CHECK(strcmp(g[u].ids[k], g[t].ids[i]) != 0);
+        }
+    }
+    /* the result cache inside a group: a completed identical job answers every create */
+    const char *worker = ts_token(s, "w", "worker");
+    const char *same = "{\"type\":\"c\",\"queue\":\"grc\",\"params\":{\"x\":1},\"dedup\":false}";
+    struct resp r;
+    REQUIRE_EQ(st_create(s, tok[0], same, &r), 201);
+    char done[TS_ID_MAX];
+    snprintf(done, sizeof done, "%s", jstr(r.json, "id") ? jstr(r.json, "id") : "");
+    resp_free(&r);
+    st_claim_complete(s, worker, "grc", "{\"ok\":true}", NULL);
+    grp_start(g, th, s, tok, same);
+    for (int t = 0; t < GRP_THREADS; t++) {
+        CHECK_EQ(g[t].ok, GRP_EACH);
+        for (int i = 0; i < g[t].ok; i++) {
+            bool own = t % GRP_USERS == 0;          /* only user0 has the completed job */
+            CHECK_EQ(g[t].status[i], own ? 200 : 201);
+            if (own)
+                CHECK_STR_EQ(g[t].ids[i], done);
+        }
+    }
     testsrv_stop(s);
 }
 

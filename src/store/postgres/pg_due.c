@@ -21,11 +21,12 @@
  *
  * The same knowledge saves a claim: a long-poll /next finishes, claims, finds
  * nothing, and its long-poll starts with another claim at once (work.c). When
- * that request's own claim came up short a moment ago and nothing claimable
- * was notified since, the second claim can only find what the first did not,
- * and pg__due_skip answers it without a transaction. (A job whose run_at
- * passed in between waits for the next wake-up, as one that comes due while
- * the long-poll sleeps always does.)
+ * that request's own claim came up short a moment ago, the second claim is
+ * treated as a woken long-poll's: pg__due_skip asks has_due, so it is skipped
+ * when nothing claimable was notified since, and waits for a claim already
+ * covering the newer notifications. (A job whose run_at passed in between
+ * waits for the next wake-up, as one that comes due while the long-poll
+ * sleeps always does.)
  */
 #include "store/postgres/pg_int.h"
 
@@ -118,10 +119,12 @@ bool pg__due_skip(struct pg *s, struct sctx *c, const char *queue)
 {
     pthread_mutex_lock(&s->dmu);
     const struct pg_due *d = slot_of(s, queue);
-    bool skip = d && d->drained_c == c && d->drained_gen >= atomic_load(&s->wake_gen) &&
-                c->now_ms - d->drained_at <= SKIP_MS;
+    bool recent = d && d->drained_c == c && c->now_ms - d->drained_at <= SKIP_MS;
     pthread_mutex_unlock(&s->dmu);
-    return skip;
+    bool due = true;
+    if (recent)
+        pg__op_has_due(s, c, queue, &due);
+    return !due;
 }
 
 void pg__due_end(struct pg *s, struct sctx *c, const char *queue, const struct pg_due_mark *m,

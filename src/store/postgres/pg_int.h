@@ -72,6 +72,8 @@ struct pgconn {
  * the many indexes of jobs) than the statements take to run. */
 enum pg_mode { PG_READ, PG_WRITE, PG_WORK };
 
+enum { PG_CB_GROUPS = 8 };        /* create groups in flight (pg_combine.c) */
+
 /* What this node knows about claimable jobs of one queue (pg_due.c). */
 struct pg_due {
     char queue[NAME_MAX_LEN + 1];   /* "" = free slot */
@@ -109,7 +111,8 @@ struct pg {
     pthread_mutex_t cbmu;         /* guards the create group below (pg_combine.c) */
     pthread_cond_t cbcond;        /* broadcast when a group finishes */
     struct pg_cb_item *cb_head, *cb_tail;   /* single creates waiting for a group */
-    int cb_groups;                /* groups in flight */
+    const char *cb_users[PG_CB_GROUPS];     /* users whose group is in flight (NULL: free
+                                             * slot); borrowed from the leader's request */
     pthread_mutex_t dmu;          /* guards due (pg_due.c) */
     pthread_cond_t dcond;         /* CLOCK_MONOTONIC; broadcast when a claim ends */
     struct pg_due due[16];        /* per queue, recycled */
@@ -191,8 +194,8 @@ jq_err pg__op_has_due(void *self, struct sctx *c, const char *queue, bool *yes);
 /* Around a plain claim on queue: begin before its transaction, end after it
  * with drained = committed and got fewer jobs than asked for. */
 void pg__due_begin(struct pg *s, struct sctx *c, const char *queue, struct pg_due_mark *m);
-/* True when c's own plain claim on queue came up short a moment ago and no
- * claimable commit was notified since: another claim now would find nothing. */
+/* True when c's own plain claim on queue came up short a moment ago and has_due
+ * says nothing was made claimable since: another claim now would find nothing. */
 bool pg__due_skip(struct pg *s, struct sctx *c, const char *queue);
 void pg__due_end(struct pg *s, struct sctx *c, const char *queue, const struct pg_due_mark *m,
                  bool drained);
