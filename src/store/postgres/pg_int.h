@@ -191,8 +191,9 @@ jq_err pg__op_create(void *self, struct sctx *c, const struct job_new *in, struc
 
 /* --- pg_due.c: is anything claimable, from what this node knows --- */
 jq_err pg__op_has_due(void *self, struct sctx *c, const char *queue, bool *yes);
-/* Around a plain claim on queue: begin before its transaction, end after it
- * with drained = committed and got fewer jobs than asked for. */
+/* Around every claim on queue: begin before its transaction, end after it with
+ * drained = a plain claim (not fair, no per-user cap: those may stop short)
+ * committed and got fewer jobs than asked for. */
 void pg__due_begin(struct pg *s, struct sctx *c, const char *queue, struct pg_due_mark *m);
 /* True when c's own plain claim on queue came up short a moment ago and has_due
  * says nothing was made claimable since: another claim now would find nothing. */

@@ -855,11 +855,9 @@ jq_err pg__op_claim(void *self, struct sctx *c, const struct claim_req *in,
     out->total = -1;
     if (plain && pg__due_skip(self, c, in->queue))
         return JQ_E_OK;
-    if (plain)
-        pg__due_begin(self, c, in->queue, &m);
+    pg__due_begin(self, c, in->queue, &m);     /* also ends a has_due promise of c's */
     jq_err err = pg__tx(self, c, plain ? PG_WORK : PG_WRITE, NULL, false, w_claim, &a);
-    if (plain)
-        pg__due_end(self, c, in->queue, &m, !err && out->n < in->max);
+    pg__due_end(self, c, in->queue, &m, plain && !err && out->n < in->max);
     if (err)
         job_list_fini(out);
     return err;
@@ -1071,15 +1069,15 @@ jq_err pg__op_finish_claim(void *self, struct sctx *c, const struct finish_req *
     out->claimed.total = -1;
     out->errors = calloc((size_t)(in->n_complete + in->n_fail + 1), sizeof *out->errors);
     struct pg_due_mark m;
-    bool plain = in->claim.max > 0 && !in->claim.fair && in->claim.user_cap <= 0;
-    if (plain)
+    bool plain = !in->claim.fair && in->claim.user_cap <= 0;   /* fair rounds: custom plans */
+    if (in->claim.max > 0)
         pg__due_begin(s, c, in->claim.queue, &m);
-    bool generic = !in->claim.fair && in->claim.user_cap <= 0;   /* fair rounds: custom */
-    jq_err err = out->errors ? pg__tx(self, c, generic ? PG_WORK : PG_WRITE, NULL, false,
+    jq_err err = out->errors ? pg__tx(self, c, plain ? PG_WORK : PG_WRITE, NULL, false,
                                       w_finish_claim, &a)
                              : JQ_E_NOMEM;
-    if (plain)
-        pg__due_end(s, c, in->claim.queue, &m, !err && out->claimed.n < in->claim.max);
+    if (in->claim.max > 0)
+        pg__due_end(s, c, in->claim.queue, &m,
+                    plain && !err && out->claimed.n < in->claim.max);
     free(a.complete);
     free(a.fail);
     if (err)
