@@ -1,6 +1,8 @@
 /* json.c - see json.h. */
 #include "common/json.h"
 
+#include <stdlib.h>
+
 bool json_depth_ok(const char *buf, size_t len, int max)
 {
     int depth = 0;
@@ -24,12 +26,49 @@ bool json_depth_ok(const char *buf, size_t len, int max)
     return true;
 }
 
-json_t *json_parse(const char *buf, size_t len)
+/* --- allocation failures --- */
+
+static _Thread_local bool oom_seen;         /* a jansson allocation failed on this thread */
+static void *(*json_alloc)(size_t) = malloc;
+
+static void *tracked_malloc(size_t n)
 {
+    void *p = json_alloc(n);
+    if (!p)
+        oom_seen = true;
+    return p;
+}
+
+void json_track_oom(void *(*alloc)(size_t))
+{
+    json_alloc = alloc ? alloc : malloc;
+    json_set_alloc_funcs(tracked_malloc, free);
+}
+
+bool json_oom_take(void)
+{
+    bool seen = oom_seen;
+    oom_seen = false;
+    return seen;
+}
+
+json_t *json_parse_oom(const char *buf, size_t len, bool *oom)
+{
+    *oom = false;
     if (!json_depth_ok(buf, len, JSON_DEPTH_MAX))
         return NULL;
     json_error_t e;
-    return json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
+    bool before = json_oom_take();
+    json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
+    *oom = !v && (json_oom_take() || json_error_code(&e) == json_error_out_of_memory);
+    oom_seen = before || *oom;
+    return v;
+}
+
+json_t *json_parse(const char *buf, size_t len)
+{
+    bool oom;
+    return json_parse_oom(buf, len, &oom);
 }
 
 char *json_dump_compact(const json_t *v)

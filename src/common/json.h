@@ -14,6 +14,14 @@ enum { JSON_DEPTH_MAX = 32 };   /* deeper is an attack on recursive code, never 
 bool json_depth_ok(const char *buf, size_t len, int max);
 /* Parses buf as one JSON value with the depth cap; NULL if invalid. */
 json_t *json_parse(const char *buf, size_t len);
+/* Same; on NULL, *oom says whether memory ran out (the input may be fine). */
+json_t *json_parse_oom(const char *buf, size_t len, bool *oom);
+/* jansson's allocations through alloc (NULL: malloc), failures remembered per thread:
+ * jansson drops a member it could not allocate without a word, and reports some
+ * allocation failures while parsing as syntax errors. jobqd installs it at start. */
+void json_track_oom(void *(*alloc)(size_t));
+/* Whether a jansson allocation failed on this thread since the last call; clears it. */
+bool json_oom_take(void);
 /* PostgreSQL jsonb containment (doc @> query): objects contain objects whose
  * every key is present and contained; arrays contain arrays each of whose
  * elements is contained in some element; scalars are equal (numbers by

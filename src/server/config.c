@@ -88,6 +88,8 @@ static const struct opt opts[] = {
      "test builds only: freeze the clock; POST /v1/admin/clock moves it"},
     {"test-vfs", "JOBQ_TEST_VFS", OPT_STR, F(test_vfs), "", 0, 0,
      "test builds only: lazy = SQLite VFS that keeps unsynced writes in memory (T2)"},
+    {"test-fail-alloc", "JOBQ_TEST_FAIL_ALLOC", OPT_INT, F(test_fail_alloc), "0", 0,
+     1000000000, "test builds only: after SIGUSR1 the Nth SQLite/jansson allocation fails (T11)"},
     {"log-level", "JOBQ_LOG_LEVEL", OPT_STR, F(log_level), "info", 0, 0,
      "debug | info | warn | error"},
 };
@@ -240,6 +242,10 @@ int config_load(struct jobqd_config *cfg, int argc, char **argv)
     }
     if (*cfg->test_vfs) {
         fprintf(stderr, "jobqd: --test-vfs exists only in test builds (JOBQ_TESTING)\n");
+        return -1;
+    }
+    if (cfg->test_fail_alloc) {
+        fprintf(stderr, "jobqd: --test-fail-alloc exists only in test builds (JOBQ_TESTING)\n");
         return -1;
     }
 #else

@@ -74,7 +74,11 @@ int http_status_of(jq_err e)
 
 /* --- reply helpers --- */
 
-void reply_json(struct req *q, int status, json_t *body)
+/* What a reply says when its JSON could not be built: the only cause is memory. */
+static const char OOM_BODY[] =
+    "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\",\"field\":null}}";
+
+static void set_reply(struct req *q, int status, json_t *body)
 {
     json_decref(q->reply);
     free(q->raw);
@@ -83,15 +87,34 @@ void reply_json(struct req *q, int status, json_t *body)
     q->reply = body;
 }
 
+/* An out_of_memory reply (503) that needs no JSON library. */
+static void reply_oom(struct req *q)
+{
+    set_reply(q, http_status_of(JQ_E_NOMEM), NULL);
+    q->raw = strdup(OOM_BODY);
+}
+
+void reply_json(struct req *q, int status, json_t *body)
+{
+    if (!body)                 /* json_pack & co. failed to allocate: never an empty 2xx */
+        reply_oom(q);
+    else
+        set_reply(q, status, body);
+}
+
 void reply_raw(struct req *q, int status, char *text)
 {
-    reply_json(q, status, NULL);
+    if (!text) {               /* the text could not be rendered: memory */
+        reply_oom(q);
+        return;
+    }
+    set_reply(q, status, NULL);
     q->raw = text;
 }
 
 void reply_empty(struct req *q, int status)
 {
-    reply_json(q, status, NULL);
+    set_reply(q, status, NULL);
 }
 
 void reply_err(struct req *q, jq_err e, const char *field, const char *fmt, ...)
@@ -162,7 +185,7 @@ bool req_query_only(struct req *q, const char *const *allowed)
 void reply_stream(struct req *q, const char *content_type, long (*read)(void *, char *, size_t),
                   void (*free_fn)(void *), void *ctx, unsigned stall_s)
 {
-    reply_json(q, 200, NULL);
+    set_reply(q, 200, NULL);
     q->stream.read = read;
     q->stream.free = free_fn;
     q->stream.ctx = ctx;
@@ -221,8 +244,20 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct req *q)
 {
     if (q->stream.read)
         return send_stream(conn, q);
-    char *text = q->raw ? q->raw : q->reply ? json_dump_compact(q->reply) : NULL;
-    q->raw = NULL;                       /* the response owns it now */
+    /* a jansson allocation that failed while this request built or rendered its reply may
+     * have dropped a member or bytes of a key (seen: a claim reply missing "queue") */
+    bool oom = json_oom_take();
+    char *text = NULL;
+    if (!oom) {
+        text = q->raw ? q->raw : q->reply ? json_dump_compact(q->reply) : NULL;
+        q->raw = NULL;                   /* the response owns it now */
+        oom = (q->reply && !text) || json_oom_take();
+    }
+    if (oom) {
+        free(text);
+        q->status = http_status_of(JQ_E_NOMEM);
+        text = strdup(OOM_BODY);
+    }
     size_t len = text ? strlen(text) : 0;
     struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!r) {
@@ -469,8 +504,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (q->too_large)
         reply_err(q, JQ_E_TOO_LARGE, NULL, "request body is over %lld bytes",
                   (long long)d->cfg.body_max);
-    else
+    else {
+        json_oom_take();                /* send_reply asks whether this request hit one */
         router_dispatch(q);
+    }
     return send_reply(conn, q);
 }
 

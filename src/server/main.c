@@ -11,7 +11,13 @@
 
 #include <sodium.h>
 
+#include "common/json.h"
 #include "common/log.h"
+#ifdef JOBQ_TESTING
+#include <sqlite3.h>
+
+#include "common/failalloc.h"
+#endif
 #include "server/auth.h"
 #include "server/cache.h"
 #include "server/http.h"
@@ -43,12 +49,65 @@ static bool write_port_file(const char *path, int port)
     return rename(tmp, path) == 0;      /* readers never see a half-written file */
 }
 
-/* SIGTERM and SIGINT, blocked in every thread: main takes them with sigwait. */
+/* SIGTERM and SIGINT (test builds: and SIGUSR1), blocked in every thread: main takes
+ * them with sigwait. */
 static void stop_signals(sigset_t *sigs)
 {
     sigemptyset(sigs);
     sigaddset(sigs, SIGTERM);
     sigaddset(sigs, SIGINT);
+#ifdef JOBQ_TESTING
+    sigaddset(sigs, SIGUSR1);
+#endif
+}
+
+#ifdef JOBQ_TESTING
+/* --- test builds: --test-fail-alloc (common/failalloc.h) over SQLite's allocator --- */
+static sqlite3_mem_methods sqlite_mem;      /* SQLite's own allocator, wrapped below */
+
+static void *sqlite_malloc_hooked(int n)
+{
+    return failalloc_hit() ? NULL : sqlite_mem.xMalloc(n);
+}
+
+static void *sqlite_realloc_hooked(void *p, int n)
+{
+    return failalloc_hit() ? NULL : sqlite_mem.xRealloc(p, n);
+}
+
+/* Before the first SQLite call (sqlite3_config must precede sqlite3_initialize). */
+static bool failalloc_install(void)
+{
+    sqlite3_mem_methods m;
+    if (sqlite3_config(SQLITE_CONFIG_GETMALLOC, &sqlite_mem) != SQLITE_OK)
+        return false;
+    m = sqlite_mem;
+    m.xMalloc = sqlite_malloc_hooked;
+    m.xRealloc = sqlite_realloc_hooked;
+    if (sqlite3_config(SQLITE_CONFIG_MALLOC, &m) != SQLITE_OK)
+        return false;
+    json_track_oom(failalloc_malloc);
+    return true;
+}
+#endif
+
+/* Waits for SIGTERM or SIGINT; test builds arm --test-fail-alloc on SIGUSR1. */
+static int wait_stop(struct jobqd *d, const sigset_t *sigs)
+{
+    int sig = 0;
+    for (;;) {
+        sigwait(sigs, &sig);
+#ifdef JOBQ_TESTING
+        if (sig == SIGUSR1) {
+            failalloc_arm((long)d->cfg.test_fail_alloc);
+            log_info("fail-alloc: armed, allocation %lld from now fails",
+                     (long long)d->cfg.test_fail_alloc);
+            continue;
+        }
+#endif
+        (void)d;
+        return sig;
+    }
 }
 
 static int run(struct jobqd *d)
@@ -64,8 +123,7 @@ static int run(struct jobqd *d)
         log_error("cannot write --port-file %s", d->cfg.port_file);
         return 1;
     }
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    int sig = wait_stop(d, &sigs);
     log_info("signal %d: shutting down", sig);
     return 0;
 }
@@ -87,6 +145,11 @@ int main(int argc, char **argv)
     if (sodium_init() < 0)
         return 1;
     clock_init(&d.clock, d.cfg.fake_clock);
+    json_track_oom(NULL);         /* a reply jansson could not build whole is a 503 */
+#ifdef JOBQ_TESTING
+    if (d.cfg.test_fail_alloc && !failalloc_install())
+        return 1;
+#endif
     int n_routes;
     router_routes(&n_routes);
     if (!(d.tokens = auth_cache_new()) || !(d.metrics = metrics_new(n_routes)))
@@ -122,6 +185,11 @@ int main(int argc, char **argv)
     auth_cache_free(d.tokens);
     metrics_free(d.metrics);
     cache_free(d.cache);
+#ifdef JOBQ_TESTING
+    if (d.cfg.test_fail_alloc)
+        log_info("fail-alloc: %ld allocations since armed, %ld failed", failalloc_counted(),
+                 failalloc_fired());
+#endif
     log_info("jobqd stopped");
     return rc;
 }

@@ -33,7 +33,9 @@ enum { NAME_MAX_LEN = 128, TOKEN_ID_LEN = 26, LEASE_TOKEN_LEN = 32 };
 struct idem {
     const char *user_id, *key;
     const char *req_hash;              /* hash of method, path and body */
-    char *(*render)(void *arg, int *status);   /* malloc'd reply body; NULL: do not store */
+    /* malloc'd reply body; render itself NULL: do not store. A NULL body is out of memory:
+     * the write fails (SQLite; a write without its record would run twice on a retry) */
+    char *(*render)(void *arg, int *status);
     void *arg;
     int64_t max_age_ms;                /* records older than this are ignored */
     /* out */

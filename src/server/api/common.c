@@ -26,7 +26,12 @@ json_t *api_body(struct req *q, const char *const *allowed)
         reply_err(q, JQ_E_BAD_JSON, NULL, "body contains a NUL byte");
         return NULL;
     }
-    json_t *o = json_parse(q->body, q->len);
+    bool oom;
+    json_t *o = json_parse_oom(q->body, q->len, &oom);
+    if (oom) {
+        reply_err(q, JQ_E_NOMEM, NULL, "out of memory");
+        return NULL;
+    }
     if (!json_is_object(o)) {
         reply_err(q, JQ_E_BAD_JSON, NULL, o ? "body must be a JSON object"
                                             : "body is not valid JSON (or nests over %d levels)",
@@ -245,6 +250,10 @@ char *api_text(json_t *v)
 {
     char *s = v ? json_dump_compact(v) : NULL;
     json_decref(v);
+    if (json_oom_take()) {         /* a member may be missing: never store or send that */
+        free(s);
+        s = NULL;
+    }
     return s;
 }
 

@@ -569,6 +569,11 @@ void api_jobs_show(struct req *q)
         return;
     }
     char *text = api_text(api_job_json(&j, false)), etag[40];
+    if (!text) {               /* never an empty 200, nor one in the shared cache */
+        job_fini(&j);
+        api_store_err(q, JQ_E_NOMEM);
+        return;
+    }
     snprintf(etag, sizeof etag, "\"%016llx\"",
              (unsigned long long)XXH3_64bits(text, text ? strlen(text) : 0));
     int max_age = job_is_final(j.status) ? 3600 : 5;

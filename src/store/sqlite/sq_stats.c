@@ -356,8 +356,10 @@ jq_err sq__idem_check(struct conn *cn, struct sctx *c)
 jq_err sq__idem_store(struct conn *cn, struct sctx *c)
 {
     struct idem *id = c->idem;
-    if (!id->render || !(id->body = id->render(id->arg, &id->status)))
+    if (!id->render)
         return JQ_E_OK;
+    if (!(id->body = id->render(id->arg, &id->status)))
+        return JQ_E_NOMEM;     /* a write without its record would run twice on a retry */
     sqlite3_stmt *st = sq__st(cn, c, ST_IDEM_PUT);
     if (!st)
         return JQ_E_STORAGE;
