@@ -106,4 +106,42 @@ TEST(log_paging_with_after)
     testsrv_stop(c.s);
 }
 
+/* Lists, batch creates and claims write jobs as text (api/jobtext.c); GET renders
+ * them through jansson. Both must give the same bytes, for every kind of value: escapes,
+ * control characters, non-ASCII, nulls, numbers, nested params and results. */
+TEST(list_renders_jobs_byte_for_byte_like_get)
+{
+    struct st_ctx c = st_setup();
+    char a[TS_ID_MAX], b[TS_ID_MAX], d[TS_ID_MAX], lease[TS_ID_MAX * 2], cid[TS_ID_MAX];
+    st_enq(c.s, c.alice, a, "{\"type\":\"t\",\"queue\":\"rq\",\"params\":{\"s\":"
+           "\"q\\\"b\\\\s/\\u0001\\u001f\\u007f\u00e9\u263a\",\"n\":1.5,\"i\":-7,"
+           "\"arr\":[1,{\"x\":null},true]},\"priority\":3}");
+    st_enq(c.s, c.alice, b, "{\"type\":\"t\",\"queue\":\"rq2\",\"params\":{}}");
+    st_enq(c.s, c.alice, d, "{\"type\":\"t\",\"queue\":\"rq3\"}");
+    REQUIRE(ts_claim1(c.s, c.worker, "rq", cid, lease));
+    char body[512];
+    snprintf(body, sizeof body, "{\"lease_token\":\"%s\",\"progress_percent\":40,"
+             "\"progress_message\":\"40%% \\\"done\\\"\\n\\t\\u0002\"}", lease);
+    CHECK_EQ(st_post0(c.s, c.worker, a, "heartbeat", body), 200);
+    snprintf(body, sizeof body, "{\"lease_token\":\"%s\",\"error_message\":\"bad \\\\ "
+             "\\u001f \u00fc\",\"retryable\":true}", lease);
+    CHECK_EQ(st_post0(c.s, c.worker, a, "fail", body), 200);
+    REQUIRE(ts_claim1(c.s, c.worker, "rq2", cid, lease));
+    snprintf(body, sizeof body, "{\"lease_token\":\"%s\",\"result\":{\"ok\":true,"
+             "\"v\":[0.25,\"\\r\"],\"e\":{}}}", lease);
+    CHECK_EQ(st_post0(c.s, c.worker, b, "complete", body), 200);
+    struct resp list;
+    REQUIRE_EQ(ts_req(c.s, "GET", "/v1/jobs?limit=10", c.alice, NULL, &list), 200);
+    const char *ids[] = {a, b, d};
+    for (int i = 0; i < 3; i++) {
+        struct resp one;
+        REQUIRE_EQ(ts_get(c.s, c.alice, ids[i], &one), 200);
+        if (!CHECK(strstr(list.body, one.body) != NULL))
+            fprintf(stderr, "  GET:  %s\n  list: %s\n", one.body, list.body);
+        resp_free(&one);
+    }
+    resp_free(&list);
+    testsrv_stop(c.s);
+}
+
 TEST_MAIN()

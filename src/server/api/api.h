@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "server/http.h"
 #include "server/jobqd.h"
 
@@ -46,6 +47,14 @@ bool valid_name(const char *s);
 bool want_job_id(struct req *q, const char *id);
 
 json_t *api_job_json(const struct job *j, bool with_lease);
+/* Jobs as JSON text (jobtext.c): the bytes api_job_json gives dumped compact, without
+ * building objects; for replies that carry many jobs. */
+void  api_job_put(struct buf *b, const struct job *j, bool with_lease);
+void  api_jobs_put(struct buf *b, const struct job_list *l, bool with_lease);
+/* b's text (malloc'd), or NULL when it overflowed (b is then freed). */
+char *api_buf_text(struct buf *b);
+/* Cap of such a reply: 1,000 jobs with results of up to 1 MiB fit */
+enum { JOBS_REPLY_MAX = 1u << 30 };
 json_t *api_log_json(const struct log_row *r);
 /* Replies with the store error mapped to its status and a fixed message. */
 void api_store_err(struct req *q, jq_err e);

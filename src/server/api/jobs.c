@@ -7,6 +7,7 @@
  */
 #include "server/api/api.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -210,12 +211,14 @@ struct batch_out { struct job_list list; int created; };
 static char *render_batch(void *arg, int *status)
 {
     struct batch_out *bo = arg;
-    json_t *jobs = json_array();
-    for (int i = 0; i < bo->list.n; i++)
-        json_array_append_new(jobs, api_job_json(&bo->list.jobs[i], false));
+    struct buf b;
+    buf_init(&b, JOBS_REPLY_MAX);
+    buf_put(&b, "{\"jobs\":", 8);
+    api_jobs_put(&b, &bo->list, false);
+    buf_printf(&b, ",\"created\":%d,\"existing\":%d}", bo->created,
+               bo->list.n - bo->created);
     *status = 201;
-    return api_text(json_pack("{s:o, s:i, s:i}", "jobs", jobs, "created", bo->created,
-                              "existing", bo->list.n - bo->created));
+    return api_buf_text(&b);
 }
 
 /* Moves the error the validators wrote for item i into details. */
@@ -501,22 +504,25 @@ void api_jobs_list(struct req *q)
         api_store_err(q, err);
         return;
     }
-    json_t *jobs = json_array(), *next = json_null();
-    for (int i = 0; i < l.n; i++)
-        json_array_append_new(jobs, api_job_json(&l.jobs[i], false));
+    struct buf b;                 /* as text: api_job_json per job was most of the time */
+    buf_init(&b, JOBS_REPLY_MAX);
+    buf_put(&b, "{\"jobs\":", 8);
+    api_jobs_put(&b, &l, false);
+    buf_printf(&b, ",\"total_count\":%" PRId64 ",\"limit\":%d,\"offset\":%d,\"next_cursor\":",
+               l.total, f.limit, f.offset);
     if (l.n == f.limit) {
         struct cursor nc = {.created_at = l.jobs[l.n - 1].created_at, .asc = f.asc};
         char text[CURSOR_MAX];
         memcpy(nc.id, l.jobs[l.n - 1].id, sizeof nc.id);
         cursor_encode(&nc, text);
-        next = json_string(text);
+        buf_printf(&b, "\"%s\"", text);          /* base64url: nothing to escape */
+    } else {
+        buf_put(&b, "null", 4);
     }
-    json_t *body = json_pack("{s:o, s:I, s:i, s:i, s:o}", "jobs", jobs, "total_count",
-                             (json_int_t)l.total, "limit", f.limit, "offset", f.offset,
-                             "next_cursor", next);
     if (l.total_capped)      /* an unselective search counts only up to the cap */
-        json_object_set_new(body, "total_count_capped", json_true());
-    reply_json(q, 200, body);
+        buf_put(&b, ",\"total_count_capped\":true", 26);
+    buf_put(&b, "}", 1);
+    reply_raw(q, 200, api_buf_text(&b));
     job_list_fini(&l);
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/json.h"
 #include "server/cache.h"
 #include "server/maint.h"
 #include "server/metrics.h"
@@ -46,11 +47,13 @@ static void reply_claimed_poke(struct req *q, const struct job_list *l)
 
 static void reply_claimed(struct req *q, struct job_list *l)
 {
-    json_t *jobs = json_array();
-    for (int i = 0; i < l->n; i++)
-        json_array_append_new(jobs, api_job_json(&l->jobs[i], true));
+    struct buf b;
+    buf_init(&b, JOBS_REPLY_MAX);
+    buf_put(&b, "{\"jobs\":", 8);
+    api_jobs_put(&b, l, true);
+    buf_put(&b, "}", 1);
     reply_claimed_poke(q, l);
-    reply_json(q, 200, json_pack("{s:o}", "jobs", jobs));
+    reply_raw(q, 200, api_buf_text(&b));
     job_list_fini(l);
 }
 
@@ -244,7 +247,7 @@ static bool parse_list(struct req *q, json_t *b, const char *name, struct finish
 static void reply_next(struct req *q, const struct finish_out *o, const struct finish_req *in,
                        struct job_list *claimed)
 {
-    json_t *errors = json_array(), *jobs = json_array();
+    json_t *errors = json_array();
     for (int i = 0; i < o->n_errors; i++) {
         const struct finish_err *e = &o->errors[i];
         const struct finish_item *it = e->is_fail ? &in->fail[e->index] : &in->complete[e->index];
@@ -252,10 +255,17 @@ static void reply_next(struct req *q, const struct finish_out *o, const struct f
             e->is_fail ? "fail" : "complete", "index", e->index, "id", it->id, "code",
             jq_err_code(e->err)));
     }
-    for (int i = 0; i < claimed->n; i++)
-        json_array_append_new(jobs, api_job_json(&claimed->jobs[i], true));
-    reply_json(q, 200, json_pack("{s:i, s:i, s:o, s:o}", "completed", o->completed, "failed",
-                                 o->failed, "errors", errors, "jobs", jobs));
+    char *etext = json_dump_compact(errors);
+    json_decref(errors);
+    struct buf b;
+    buf_init(&b, JOBS_REPLY_MAX);
+    buf_printf(&b, "{\"completed\":%d,\"failed\":%d,\"errors\":%s,\"jobs\":", o->completed,
+               o->failed, etext ? etext : "[]");
+    api_jobs_put(&b, claimed, true);
+    buf_put(&b, "}", 1);
+    b.overflow |= !etext;                      /* memory: never a reply without its errors */
+    free(etext);
+    reply_raw(q, 200, api_buf_text(&b));
 }
 
 static void run_next(struct req *q, struct finish_req *in, int64_t wait)
