@@ -72,6 +72,18 @@ void events_bump(void *arg, bool claimable)
     pthread_mutex_unlock(&e->mu);
 }
 
+void events_wake_claims(void *arg, bool claimable)
+{
+    struct events *e = arg;
+    if (!claimable)
+        return;
+    pthread_mutex_lock(&e->mu);
+    e->gen++;
+    for (struct qwait *q = e->queues; q; q = q->next)
+        pick_one(q);
+    pthread_mutex_unlock(&e->mu);
+}
+
 void events_pass(struct events *e, const char *queue)
 {
     pthread_mutex_lock(&e->mu);

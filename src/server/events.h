@@ -33,6 +33,9 @@ void     events_fini(struct events *e);
 uint64_t events_gen(struct events *e);
 uint64_t events_gen_any(struct events *e);
 void     events_bump(void *e, bool claimable);   /* store_notify_fn */
+/* store_notify_fn for store_set_claim_notify: wakes long-poll claimers only (one per
+ * queue), not SSE or wait, for a commit that may not be durable yet. */
+void     events_wake_claims(void *e, bool claimable);
 void     events_close(struct events *e);
 /* Sleeps until gen != seen, shutdown, or deadline (monotonic ms).
  * Returns false on shutdown. */

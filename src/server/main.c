@@ -175,6 +175,7 @@ int main(int argc, char **argv)
         return 1;
     }
     store_set_notify(d.st, events_bump, &d.ev);
+    store_set_claim_notify(d.st, events_wake_claims, &d.ev);
     struct sctx c = {.now_ms = clock_now_ms(&d.clock)};
     rc = auth_bootstrap(d.st, &c, getenv("JOBQ_ADMIN_TOKEN")) ? 1 : run(&d);
     events_close(&d.ev);          /* long-poll claims return at once */

@@ -333,6 +333,12 @@ void store_set_notify(store *s, store_notify_fn fn, void *arg)
     s->ops->set_notify(s->self, fn, arg);
 }
 
+void store_set_claim_notify(store *s, store_notify_fn fn, void *arg)
+{
+    if (s->ops->set_claim_notify)
+        s->ops->set_claim_notify(s->self, fn, arg);
+}
+
 bool store_is_leader(store *s)
 {
     return !s->ops->is_leader || s->ops->is_leader(s->self);

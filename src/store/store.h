@@ -392,6 +392,11 @@ struct store_ops {
     /* The query plan of a named hot statement (see store_explain). */
     jq_err (*explain)(void *self, const char *what, char *out, size_t cap);
     void (*set_notify)(void *self, store_notify_fn fn, void *arg);
+    /* Optional (NULL: not offered). A second callback the writer calls right after a
+     * commit that made jobs claimable, BEFORE that commit is durable: only to wake
+     * claimers, whose own reply waits for a later sync that covers it. notify is then
+     * called with claimable false once the commit is durable. */
+    void (*set_claim_notify)(void *self, store_notify_fn fn, void *arg);
     /* True if this node runs maintenance (PostgreSQL: holds the leader
      * advisory lock). NULL (SQLite: one node) means always. */
     bool (*is_leader)(void *self);
@@ -464,6 +469,7 @@ void   store_counters(store *s, struct store_counters *out);
  * "list_user_queue", "count_user_status". JQ_E_NOT_FOUND for other names. */
 jq_err store_explain(store *s, const char *what, char *out, size_t cap);
 void   store_set_notify(store *s, store_notify_fn fn, void *arg);
+void   store_set_claim_notify(store *s, store_notify_fn fn, void *arg);   /* see ops */
 /* Whether this node should run maintenance now (see store_ops.is_leader). */
 bool   store_is_leader(store *s);
 

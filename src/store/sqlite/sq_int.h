@@ -92,6 +92,8 @@ struct sq {
     int ck_next_catch_up;            /* writer: WAL frames at which it checkpoints itself */
     store_notify_fn notify;
     void *notify_arg;
+    store_notify_fn claim_notify;    /* pipelined: wakes claimers before the sync */
+    void *claim_notify_arg;
     /* --sync full: the writer commits with synchronous=NORMAL and hands each group to
      * the syncer thread, which syncs the WAL and only then wakes the requesters, while
      * the writer already runs the next group (sq_writer.c) */

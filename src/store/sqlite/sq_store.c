@@ -158,6 +158,13 @@ static void sq_set_notify(void *self, store_notify_fn fn, void *arg)
     s->notify = fn;
 }
 
+static void sq_set_claim_notify(void *self, store_notify_fn fn, void *arg)
+{
+    struct sq *s = self;
+    s->claim_notify_arg = arg;
+    s->claim_notify = fn;
+}
+
 /* --- open / close --- */
 
 static void close_readers(struct sq *s)
@@ -243,6 +250,7 @@ static const struct store_ops sq_ops = {
     .counters = sq_counters,
     .explain = sq_explain,
     .set_notify = sq_set_notify,
+    .set_claim_notify = sq_set_claim_notify,
     .close = sq_close,
 };
 

@@ -200,7 +200,14 @@ static void *writer_main(void *arg)
         run_group(s, g);
         bool wake = s->wconn.wake;
         if (s->pipelined) {
-            hand_to_syncer(s, g, sqlite3_total_changes64(s->wconn.db) != before, wake);
+            /* claimers may run now, while the syncer syncs this group: a claim's reply
+             * waits for its own group's sync, which covers this one (the WAL is
+             * sequential), so nobody is told of a job a power cut could lose. Everyone
+             * else (SSE, wait) hears of it once it is durable. */
+            if (wake && s->claim_notify)
+                s->claim_notify(s->claim_notify_arg, true);
+            hand_to_syncer(s, g, sqlite3_total_changes64(s->wconn.db) != before,
+                           wake && !s->claim_notify);
             continue;
         }
         post_all(g);
