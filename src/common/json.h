@@ -14,7 +14,8 @@ enum { JSON_DEPTH_MAX = 32 };   /* deeper is an attack on recursive code, never 
 bool json_depth_ok(const char *buf, size_t len, int max);
 /* Parses buf as one JSON value with the depth cap; NULL if invalid. */
 json_t *json_parse(const char *buf, size_t len);
-/* Same; on NULL, *oom says whether memory ran out (the input may be fine). */
+/* Same; on NULL, *oom says whether memory ran out (the input may be fine). A value that
+ * jansson returned although one of its allocations failed is dropped (NULL, *oom). */
 json_t *json_parse_oom(const char *buf, size_t len, bool *oom);
 /* jansson's allocations through alloc (NULL: malloc), failures remembered per thread:
  * jansson drops a member it could not allocate without a word, and reports some

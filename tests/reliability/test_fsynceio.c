@@ -550,7 +550,8 @@ TEST(t10_fsync_eio_fail_stop)
     check_fail_stopped(&w, g_first_id);
     long refused = atomic_load(&w.storage_failed), acked_stopped = atomic_load(&w.acked);
     printf("  t10: EIO armed after %ld acked; fail-stop seen %lld ms later; %ld writes "
-           "refused with 503 storage_failed; acked while stopped %ld\n", acked_before,
+           "refused with 503 storage_failed; %ld more acked (sent before the fault)\n",
+           acked_before,
            (long long)(t_stop - t_fault), refused, acked_stopped - acked_before);
 
     /* restart without the fault: everything acknowledged is there */
