@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "common/clock.h"
+#include "common/json.h"
 #include "common/log.h"
 
 enum { TX_ATTEMPTS = 3, RECONNECT_PAUSE_MS = 200 };
@@ -488,6 +489,21 @@ bool pg__null(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col);
 }
 
+/* A jsonb column's text as jansson prints it compact. jsonb::text spaces its output
+ * ({"a": 1}) and escapes control characters in lower case; the API copies stored
+ * JSON texts into list and claim replies as they are (server/api/jobtext.c), which
+ * must be byte for byte what GET prints after parsing them. NULL for SQL NULL. */
+static char *json_col(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    const char *text = PQgetvalue(r, row, col);
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    char *out = v ? json_dump_compact(v) : NULL;
+    json_decref(v);
+    return out ? out : strdup(text);
+}
+
 void pg__load_job(const PGresult *r, int row, struct job *j)
 {
     memset(j, 0, sizeof *j);
@@ -508,8 +524,8 @@ void pg__load_job(const PGresult *r, int row, struct job *j)
                         &j->completed_at, &j->expires_at, &j->lease_expires_at};
     for (int i = 0; i < 7; i++)
         *times[i] = pg__int(r, row, 12 + i);
-    j->params = pg__dup(r, row, 19);
-    j->result = pg__dup(r, row, 20);
+    j->params = json_col(r, row, 19);
+    j->result = json_col(r, row, 20);
     j->error_message = pg__dup(r, row, 21);
     j->progress_message = pg__dup(r, row, 22);
     j->blocked = (int)pg__int(r, row, 23);
