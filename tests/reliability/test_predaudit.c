@@ -132,6 +132,8 @@ static struct allow allow[] = {
     {"pg_schema.c", "CREATE ROLE jobq_app NOLOGIN NOBYPASSRLS", 1, "schema: migration 1"},
     {"pg_schema.c", "ADD COLUMN workflow_id", 1, "schema: workflows migration"},
     {"pg_schema.c", "DROP TRIGGER a_jobs_event_lock ON jobs", 1, "schema: event queue migration"},
+    {"pg_schema.c", "ALTER FUNCTION jq_seq_events() SET jit = off", 1,
+     "schema: migration 4 (statement-level event trigger, jq_deps early return, no JIT)"},
     {"pg_int.h", "JOIN jobs q ON q.id = d.parent_id", 1,
      "worker: parents column of the jobs a claim just leased (PG_PARENTS_COL)"},
     {"pg_flow.c", " FROM jobs WHERE workflow_id=$1 ORDER BY id", 1,
