@@ -39,7 +39,7 @@ BENCH_ARGS=${BENCH_ARGS:-}
 BUILD=${BUILD:-build-bench}
 RESULTS=bench/results/jobq.jsonl
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)-$$
-DURABILITY="--sync full: SQLite WAL, synchronous=FULL, fsync per group commit before the reply"
+DURABILITY="--sync full: SQLite WAL, the WAL fsync'd (pipelined, one per group commit) before every reply"
 ADMIN="bench-admin-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 SERVER_PID=; SERVER_PIDS=(); PORTS=(); DATA=
 PG=${PG:-0}

@@ -112,6 +112,11 @@ int64_t maint_tick(struct jobqd *d, int64_t now)
     pthread_mutex_lock(&m->run_mu);
     for (int i = 0; i < MT__N; i++) {
         struct task *tk = &m->tasks[i];
+        /* a task on an interval that is due further out than its interval: the wall
+         * clock went back (T8 saw cleanup and pruning wait an hour after -1 h) */
+        int64_t iv = interval_of(d, tk->t);
+        if (iv && tk->next_due > now + iv)
+            tk->next_due = now;
         if (tk->next_due <= now && run_task(d, tk, now, MAX_BATCHES))
             tk->next_due = now + 1000;           /* storage trouble: back off a second */
         int64_t next = tk->next_due;
