@@ -318,8 +318,10 @@ jq_err pg__idem_check(struct pgconn *cn, struct sctx *c)
 jq_err pg__idem_store(struct pgconn *cn, struct sctx *c)
 {
     struct idem *id = c->idem;
-    if (!id->render || !(id->body = id->render(id->arg, &id->status)))
+    if (!id->render)
         return JQ_E_OK;
+    if (!(id->body = id->render(id->arg, &id->status)))
+        return JQ_E_NOMEM;     /* a write without its record would run twice on a retry */
     struct pp p = {0};
     pp_s(&p, id->user_id);
     pp_s(&p, id->key);
