@@ -62,7 +62,7 @@ TEST(params_containment_semantics)
     testsrv_stop(c.s);
 }
 
-/* Issue 5: on SQLite the terms of new jobs are indexed in batches (512 or more at a
+/* Issue 5: on SQLite the terms of new jobs are indexed in batches (64 or more at a
  * time); the jobs indexed and the newest ones not indexed yet are found alike. */
 TEST(containment_finds_batch_indexed_and_newest_jobs)
 {

@@ -256,11 +256,12 @@ static jq_err step2(struct conn *cn, sqlite3_stmt *st, int64_t a, int64_t b, int
 
 /* Containment terms of new jobs are indexed in batches, not by a trigger per insert
  * (schema 2, sq_conn.c): the insert that finds TERMS_BATCH or more jobs above the mark
- * indexes all of them, about 5-10 us a job, 1 in TERMS_BATCH requests. Searches check
- * the jobs above the mark directly, so up to TERMS_BATCH - 1 stay there for good when
- * creates stop (about 1 ms per search at most). No background task: it would add write
- * operations when nothing else happens. */
-enum { TERMS_BATCH = 512 };
+ * indexes all of them, 1 in TERMS_BATCH single creates. Searches check the jobs above
+ * the mark directly, so up to TERMS_BATCH - 1 stay there for good when creates stop
+ * (well under 1 ms per search). 64, not 512: one create indexing 512 jobs held its whole
+ * group for ~10 ms (W1a p99 41-51 ms at 512, 16-17 ms at 64; W3 p99 33 -> 18-20 ms).
+ * No background task: it would add write operations when nothing else happens. */
+enum { TERMS_BATCH = 64 };
 
 jq_err sq__terms_after_insert(struct conn *cn)
 {
