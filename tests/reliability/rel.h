@@ -10,6 +10,7 @@
 #define JQ_REL_H
 
 #include "srvtest.h"
+#include "ledger.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -187,6 +188,65 @@ static inline bool rel_integrity_copy(const char *db, const char *dir)
     unlink(dst);
     unlink(dstw);
     return ok;
+}
+
+/* Lines of jobqd's log (all its runs in s->dir) that contain needle. */
+static inline long rel_log_count(struct testsrv *s, const char *needle)
+{
+    char path[1100], line[1024];
+    snprintf(path, sizeof path, "%s/jobqd.log", s->dir);
+    FILE *f = fopen(path, "r");
+    long n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    if (f) fclose(f);
+    return n;
+}
+
+/* Path of the ASan runtime this binary (built like jobqd) loaded, "" when none: preloaded
+ * before libfiu / libfaketime, which ASan insists on being first. */
+static inline void rel_asan_runtime(char *out, size_t cap)
+{
+    char line[1024];
+    FILE *f = fopen("/proc/self/maps", "r");
+    out[0] = '\0';
+    while (f && fgets(line, sizeof line, f)) {
+        char *p = strchr(line, '/');
+        if (p && strstr(p, "/libasan.so")) {
+            p[strcspn(p, "\n")] = '\0';
+            snprintf(out, cap, "%s", p);
+            break;
+        }
+    }
+    if (f) fclose(f);
+}
+
+/* Lists the jobs (admin, cursor pages; query: extra filters such as "&queue=q", or "") into
+ * the ledger's final state; returns how many. */
+static inline long rel_final_list(struct testsrv *s, struct ledger *lg, const char *query)
+{
+    char cursor[256] = "", path[768];
+    long n = 0;
+    for (;;) {
+        snprintf(path, sizeof path, "/v1/jobs?limit=1000&order=asc%s%s%s", query,
+                 cursor[0] ? "&cursor=" : "", cursor);
+        struct resp r;
+        if (!CHECK_EQ(ts_req(s, "GET", path, s->admin, NULL, &r), 200)) {
+            resp_free(&r);
+            return n;
+        }
+        json_t *jobs = jpath(r.json, "jobs");
+        for (size_t i = 0; i < json_array_size(jobs); i++) {
+            json_t *j = json_array_get(jobs, i);
+            ledger_final(lg, jstr(j, "id"), jstr(j, "status"), jstr(j, "params.key"),
+                         jstr(j, "result.key"));
+            n++;
+        }
+        const char *next = jstr(r.json, "next_cursor");
+        snprintf(cursor, sizeof cursor, "%s", next ? next : "");
+        resp_free(&r);
+        if (!cursor[0]) return n;
+    }
 }
 
 #endif

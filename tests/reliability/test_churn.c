@@ -3,7 +3,8 @@
  *   - churn: cycles of create N jobs, claim and complete them all, then retention cleanup
  *     (--retention-ms 1, run through /v1/admin/maintenance/cleanup). SQLite reuses freed
  *     pages, so the database (PRAGMA page_count) after cycle 3 must be at most 1.2x its
- *     size after cycle 1 (the event log is pruned too: --events-retention-ms 1000), and nothing may be left behind: 0 jobs, 0 containment terms, 0 edges.
+ *     size after cycle 1 (the event log is pruned too: --events-retention-ms 1000), and
+ *     nothing may be left behind: 0 jobs, 0 containment terms, 0 edges, at most 1 event.
  *     Claim latency per cycle is printed (figures, not assertions). CI: 3 x 5,000 jobs;
  *     JQ_LONG=1: 3 x 333,334 (1M in all).
  *   - byte-flipped copies: the database header or the schema page damaged -> jobqd refuses

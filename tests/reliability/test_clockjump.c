@@ -53,23 +53,6 @@ static void ft_set(const char *offset)
     REQUIRE_EQ(rename(tmp, g_rc), 0);
 }
 
-/* Path of the ASan runtime this binary (built like jobqd) loaded, "" when none. */
-static void asan_runtime(char *out, size_t cap)
-{
-    char line[1024];
-    FILE *f = fopen("/proc/self/maps", "r");
-    out[0] = '\0';
-    while (f && fgets(line, sizeof line, f)) {
-        char *p = strchr(line, '/');
-        if (p && strstr(p, "/libasan.so")) {
-            p[strcspn(p, "\n")] = '\0';
-            snprintf(out, cap, "%s", p);
-            break;
-        }
-    }
-    if (f) fclose(f);
-}
-
 /* Starts jobqd (real clock) under libfaketime at offset +0; the environment is restored
  * afterwards. The ASan runtime goes first in LD_PRELOAD, as the sanitizer requires. */
 static struct testsrv *ft_start(void)
@@ -77,7 +60,7 @@ static struct testsrv *ft_start(void)
     char asan[512], pre[1200], opts[1024];
     snprintf(g_rc, sizeof g_rc, "%s/faketime.rc", th_tmproot());
     ft_set("+0");
-    asan_runtime(asan, sizeof asan);
+    rel_asan_runtime(asan, sizeof asan);
     snprintf(pre, sizeof pre, "%s%s" FT_LIB, asan, asan[0] ? " " : "");
     const char *old = getenv("ASAN_OPTIONS");
     snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", old ? old : "",

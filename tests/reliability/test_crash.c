@@ -184,33 +184,6 @@ static int64_t admin_int(struct testsrv *s, const char *path, const char *field)
     return v;
 }
 
-/* Lists every job (admin, cursor pages) into the ledger's final state; returns the count. */
-static long final_list(struct testsrv *s, struct ledger *lg)
-{
-    char cursor[256] = "", path[512];
-    long n = 0;
-    for (;;) {
-        snprintf(path, sizeof path, "/v1/jobs?limit=1000&order=asc%s%s", cursor[0] ? "&cursor=" : "",
-                 cursor);
-        struct resp r;
-        if (!CHECK_EQ(ts_req(s, "GET", path, s->admin, NULL, &r), 200)) {
-            resp_free(&r);
-            return n;
-        }
-        json_t *jobs = jpath(r.json, "jobs");
-        for (size_t i = 0; i < json_array_size(jobs); i++) {
-            json_t *j = json_array_get(jobs, i);
-            ledger_final(lg, jstr(j, "id"), jstr(j, "status"), jstr(j, "params.key"),
-                         jstr(j, "result.key"));
-            n++;
-        }
-        const char *next = jstr(r.json, "next_cursor");
-        snprintf(cursor, sizeof cursor, "%s", next ? next : "");
-        resp_free(&r);
-        if (!cursor[0]) return n;
-    }
-}
-
 static bool stats_idle(struct testsrv *s)
 {
     return admin_int(s, "/v1/stats", "counts.pending") == 0;
@@ -290,7 +263,7 @@ TEST(t1_kill9_loop_ledger)
     CHECK_EQ(admin_int(w.s, "/v1/stats", "counts.pending"), 0);
     CHECK(rel_integrity_copy(w.s->db, chk));
 
-    long listed = final_list(w.s, w.lg);
+    long listed = rel_final_list(w.s, w.lg, "");
     struct lg_counts lc = ledger_check(w.lg, stderr, 10);
     ledger_print(&lc, stdout, "t1");
     printf("  t1: %d jobs, %ld kills, integrity ok %d/%d, worst restart->healthz %lld ms, "

@@ -48,30 +48,13 @@ static bool fiu_installed(void)
     return false;
 }
 
-/* Path of the ASan runtime this binary (built like jobqd) loaded, "" when none. */
-static void asan_runtime(char *out, size_t cap)
-{
-    char line[1024];
-    FILE *f = fopen("/proc/self/maps", "r");
-    out[0] = '\0';
-    while (f && fgets(line, sizeof line, f)) {
-        char *p = strchr(line, '/');
-        if (p && strstr(p, "/libasan.so")) {
-            p[strcspn(p, "\n")] = '\0';
-            snprintf(out, cap, "%s", p);
-            break;
-        }
-    }
-    if (f) fclose(f);
-}
-
 /* Makes the next jobqd start under libfiu (until fiu_env_clear): the ASan runtime first in
  * LD_PRELOAD, or libfiu's malloc wrapper runs before it resolved the real malloc and
  * calls NULL; libfiu's run and POSIX preloads; the control FIFO; the PRNG seed. */
 static void fiu_env_set(unsigned seed)
 {
     char asan[512], pre[1200], sd[32], opts[1024];
-    asan_runtime(asan, sizeof asan);
+    rel_asan_runtime(asan, sizeof asan);
     snprintf(pre, sizeof pre, "%s%s" FIU_LIB "/fiu_run_preload.so " FIU_LIB
              "/fiu_posix_preload.so", asan, asan[0] ? " " : "");
     snprintf(sd, sizeof sd, "%u", seed);
@@ -359,33 +342,6 @@ static bool stats_idle(struct testsrv *s)
     return admin_int(s, "/v1/stats", "counts.pending") == 0;
 }
 
-/* Lists every job (admin, cursor pages) into the ledger's final state; returns the count. */
-static long final_list(struct testsrv *s, struct ledger *lg)
-{
-    char cursor[256] = "", path[512];
-    long n = 0;
-    for (;;) {
-        snprintf(path, sizeof path, "/v1/jobs?limit=1000&order=asc%s%s",
-                 cursor[0] ? "&cursor=" : "", cursor);
-        struct resp r;
-        if (!CHECK_EQ(ts_req(s, "GET", path, s->admin, NULL, &r), 200)) {
-            resp_free(&r);
-            return n;
-        }
-        json_t *jobs = jpath(r.json, "jobs");
-        for (size_t i = 0; i < json_array_size(jobs); i++) {
-            json_t *j = json_array_get(jobs, i);
-            ledger_final(lg, jstr(j, "id"), jstr(j, "status"), jstr(j, "params.key"),
-                         jstr(j, "result.key"));
-            n++;
-        }
-        const char *next = jstr(r.json, "next_cursor");
-        snprintf(cursor, sizeof cursor, "%s", next ? next : "");
-        resp_free(&r);
-        if (!cursor[0]) return n;
-    }
-}
-
 /* Joins the producers, waits for the workers to empty the queue, stops them, then rescues
  * orphaned leases (claims whose reply was a 5xx) by moving the fake clock, drains what is
  * left and runs the ledger checker. */
@@ -407,7 +363,7 @@ static struct lg_counts run_finish(struct run *w, const char *label, long *liste
     tsconn_free(c);
     CHECK_EQ(admin_int(w->s, "/v1/stats", "counts.processing"), 0);
     CHECK_EQ(admin_int(w->s, "/v1/stats", "counts.pending"), 0);
-    *listed = final_list(w->s, w->lg);
+    *listed = rel_final_list(w->s, w->lg, "");
     struct lg_counts lc = ledger_check(w->lg, stderr, 10);
     ledger_print(&lc, stdout, label);
     return lc;
@@ -581,19 +537,6 @@ TEST(t10_fsync_eio_fail_stop)
 
 /* ------------------------------------------------------------------ T10: random faults */
 
-/* Lines of jobqd's log (all its runs) that contain needle: the faults jobqd noticed. */
-static long log_count(struct testsrv *s, const char *needle)
-{
-    char path[1100], line[1024];
-    snprintf(path, sizeof path, "%s/jobqd.log", s->dir);
-    FILE *f = fopen(path, "r");
-    long n = 0;
-    while (f && fgets(line, sizeof line, f))
-        n += strstr(line, needle) != NULL;
-    if (f) fclose(f);
-    return n;
-}
-
 struct round { struct run *w; long req0, want, failed0; pid_t pid; };
 
 /* A round is over when jobqd fail-stopped, served its share, or is gone. */
@@ -668,8 +611,8 @@ TEST(t10_random_io_faults)
            "jobqd logged %ld SQLite errors, %ld MHD poll errors; %d crashes; integrity ok "
            "%d/%d; %.1f s\n", seeds, rounds, stops, unarmed, atomic_load(&w.requests),
            atomic_load(&w.fail_json5xx), atomic_load(&w.storage_failed),
-           atomic_load(&w.fail_transport), atomic_load(&w.fail_bad), log_count(s, " sqlite: "),
-           log_count(s, "poll"), crashes, integrity_ok, rounds,
+           atomic_load(&w.fail_transport), atomic_load(&w.fail_bad),
+           rel_log_count(s, " sqlite: "), rel_log_count(s, "poll"), crashes, integrity_ok, rounds,
            (double)(th_now_ms() - t0) / 1000);
     CHECK_EQ(crashes, 0);
     CHECK_EQ(integrity_ok, rounds);

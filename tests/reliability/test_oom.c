@@ -38,19 +38,6 @@ struct oom {
     long requests, ok, oom5xx, bad;
 };
 
-/* Lines of jobqd's log (all its runs) that contain needle. */
-static long log_count(struct testsrv *s, const char *needle)
-{
-    char path[1100], line[1024];
-    snprintf(path, sizeof path, "%s/jobqd.log", s->dir);
-    FILE *f = fopen(path, "r");
-    long n = 0;
-    while (f && fgets(line, sizeof line, f))
-        n += strstr(line, needle) != NULL;
-    if (f) fclose(f);
-    return n;
-}
-
 /* From the last "fail-alloc: X allocations since armed, F failed" line: F (-1: none). */
 static long last_fired(struct testsrv *s, long *counted)
 {
@@ -76,7 +63,7 @@ struct armed { struct testsrv *s; long before; };
 static bool is_armed(void *arg)
 {
     struct armed *a = arg;
-    return log_count(a->s, "fail-alloc: armed") > a->before;
+    return rel_log_count(a->s, "fail-alloc: armed") > a->before;
 }
 
 /* Judges one reply under the fault: a 2xx with a JSON body (or a 204), or a 500/503 JSON
@@ -198,7 +185,7 @@ static bool round_n(struct oom *o, long n, int round, int *crashes, const char *
     snprintf(o->nbuf, sizeof o->nbuf, "%ld", n);
     testsrv_restart(o->s);
     retry_failed(o);
-    struct armed a = { o->s, log_count(o->s, "fail-alloc: armed") };
+    struct armed a = { o->s, rel_log_count(o->s, "fail-alloc: armed") };
     REQUIRE_EQ(kill(o->s->pid, SIGUSR1), 0);
     REQUIRE(poll_until(is_armed, &a, 5000));
     for (int i = 0; i < CREATES; i++) {
@@ -234,31 +221,6 @@ static int64_t admin_int(struct testsrv *s, const char *path, const char *field)
     int64_t v = st == 200 ? jint(r.json, field) : INT64_MIN;
     resp_free(&r);
     return v;
-}
-
-/* Every job of queue oom (admin, cursor pages) into the ledger's final state. */
-static void final_list(struct testsrv *s, struct ledger *lg)
-{
-    char cursor[256] = "", path[512];
-    for (;;) {
-        snprintf(path, sizeof path, "/v1/jobs?queue=oom&limit=1000&order=asc%s%s",
-                 cursor[0] ? "&cursor=" : "", cursor);
-        struct resp r;
-        if (!CHECK_EQ(ts_req(s, "GET", path, s->admin, NULL, &r), 200)) {
-            resp_free(&r);
-            return;
-        }
-        json_t *jobs = jpath(r.json, "jobs");
-        for (size_t i = 0; i < json_array_size(jobs); i++) {
-            json_t *j = json_array_get(jobs, i);
-            ledger_final(lg, jstr(j, "id"), jstr(j, "status"), jstr(j, "params.key"),
-                         jstr(j, "result.key"));
-        }
-        const char *next = jstr(r.json, "next_cursor");
-        snprintf(cursor, sizeof cursor, "%s", next ? next : "");
-        resp_free(&r);
-        if (!cursor[0]) return;
-    }
 }
 
 TEST(t11_fail_alloc_at_n)
@@ -298,7 +260,7 @@ TEST(t11_fail_alloc_at_n)
         CHECK_EQ(ts_advance(o.s, 2 * LEASE_MS), 200);
         while (claim_complete(&o, 50, false) > 0) {}
     }
-    final_list(o.s, o.lg);
+    rel_final_list(o.s, o.lg, "&queue=oom");
     struct lg_counts lc = ledger_check(o.lg, stderr, 10);
     ledger_print(&lc, stdout, "t11");
     printf("  t11: %d rounds (N = 1 .. %ld), allocation failed in %d; %ld requests under the "

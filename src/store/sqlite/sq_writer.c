@@ -256,6 +256,18 @@ static void *syncer_main(void *arg)
     }
 }
 
+/* Stops the syncer (pipelined mode) once it has synced what is queued. */
+static void stop_syncer(struct sq *s)
+{
+    if (!s->pipelined)
+        return;
+    pthread_mutex_lock(&s->smu);
+    s->sstop = true;
+    pthread_cond_signal(&s->scond);
+    pthread_mutex_unlock(&s->smu);
+    pthread_join(s->syncer, NULL);
+}
+
 jq_err sq__writer_start(struct sq *s)
 {
     pthread_mutex_init(&s->smu, NULL);
@@ -263,13 +275,7 @@ jq_err sq__writer_start(struct sq *s)
     if (s->pipelined && pthread_create(&s->syncer, NULL, syncer_main, s) != 0)
         return JQ_E_NOMEM;
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
-        if (s->pipelined) {
-            pthread_mutex_lock(&s->smu);
-            s->sstop = true;
-            pthread_cond_signal(&s->scond);
-            pthread_mutex_unlock(&s->smu);
-            pthread_join(s->syncer, NULL);
-        }
+        stop_syncer(s);
         return JQ_E_NOMEM;
     }
     return JQ_E_OK;
@@ -283,13 +289,7 @@ void sq__writer_stop(struct sq *s)
     pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->writer, NULL);
-    if (s->pipelined) {
-        pthread_mutex_lock(&s->smu);
-        s->sstop = true;
-        pthread_cond_signal(&s->scond);
-        pthread_mutex_unlock(&s->smu);
-        pthread_join(s->syncer, NULL);
-    }
+    stop_syncer(s);
     pthread_mutex_destroy(&s->smu);
     pthread_cond_destroy(&s->scond);
 }
