@@ -10,7 +10,12 @@
  * "resumed", which gives its start and its end): for every 201 reply sent on a socket
  * there must be an fdatasync/fsync of the -wal file that started after the last bytes of
  * that request arrived on the socket and returned before the reply was sent. 0 violations
- * allowed. Group commit: acked creates per WAL sync >= 2 on average. Teeth: the same with
+ * allowed. Group commit, acked creates per WAL sync on average: JQ_LONG=1 (64 clients)
+ * >= 8, the plan's goal; CI (32 clients) >= 6. Measured under strace (ASan build): 64
+ * clients 18.1-21.0 per sync (4 runs), 32 clients 9.1-12.0 (13 runs, 6 of them beside
+ * another reliability test) - about clients / 3: the sync is pipelined (sq_writer.c), the
+ * writer commits the next groups while the syncer syncs, so one sync covers about a third
+ * of the requests in flight. Teeth: the same with
  * --sync normal (no WAL sync per commit) must report replies before their fsync.
  * Without strace (Debian package strace, scripts/deps.sh) or ptrace the test says so and
  * passes as skipped.
@@ -237,7 +242,13 @@ static void t3_body(const char *sync)
     if (full) {
         CHECK_EQ(ts.violations, 0);
         CHECK(ts.wal_syncs > 0);
-        CHECK(ts.replies >= 2 * ts.wal_syncs);   /* group commit: >= 2 acked writes per sync */
+        /* group commit: the plan's >= 8 acked writes per WAL sync with 64 clients (measured
+         * 18.1-21.0); half the clients give about half the group (measured 9.1-12.0), so CI
+         * asserts >= 6, a third under the lowest seen, for a loaded CI host */
+        long min_per_sync = REL_N(6, 8);
+        if (!CHECK(ts.replies >= min_per_sync * ts.wal_syncs))
+            fprintf(stderr, "  group commit: %.1f acked writes per WAL sync, want >= %ld\n",
+                    (double)ts.replies / (double)ts.wal_syncs, min_per_sync);
     } else {
         CHECK(ts.violations > 0);                /* teeth: NORMAL replies before any sync */
     }
