@@ -194,6 +194,16 @@ int thpg_restart_immediate(void)
     return pg_dir[0] ? pg_ctl("restart", "immediate") : -1;
 }
 
+int thpg_down(void)
+{
+    return pg_dir[0] ? pg_ctl("stop", "immediate") : -1;
+}
+
+int thpg_up(void)
+{
+    return pg_dir[0] ? pg_ctl("start", NULL) : -1;
+}
+
 int thpg_psql(const char *url, const char *sql, char **out)
 {
     char b[PATH_MAX];

@@ -17,6 +17,8 @@ void  thpg_stop(void);
 char *thpg_new_db(void);         /* URL of a new empty database; malloc'd; NULL on error */
 const char *thpg_base(void);     /* "postgres://postgres@127.0.0.1:PORT" */
 int   thpg_restart_immediate(void);   /* pg_ctl restart -m immediate; 0 on success */
+int   thpg_down(void);                /* pg_ctl stop -m immediate (a crash); 0 on success */
+int   thpg_up(void);                  /* pg_ctl start after thpg_down; 0 on success */
 /* Runs sql on the database of url with psql; output (malloc'd) in *out if out. */
 int   thpg_psql(const char *url, const char *sql, char **out);
 

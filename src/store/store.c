@@ -326,6 +326,7 @@ void store_counters(store *s, struct store_counters *out)
 {
     memset(out, 0, sizeof *out);          /* members a backend does not keep read as 0 */
     s->ops->counters(s->self, out);
+    out->backend = s->ops->name;
 }
 
 void store_set_notify(store *s, store_notify_fn fn, void *arg)

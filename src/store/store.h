@@ -81,6 +81,8 @@ struct job_list {
     int n;
     int64_t total;         /* total_count for the filter; -1 if not asked */
     bool total_capped;     /* an unselective search stopped counting at total */
+    bool drained;          /* a claim saw nothing more claimable in its queue (false:
+                            * more, or not known - the backend did not look) */
 };
 void job_list_fini(struct job_list *l);
 /* Moves every job of more to the end of out (more is left empty); JQ_E_NOMEM leaves both. */
@@ -310,7 +312,10 @@ extern const double store_group_bounds[GROUP_BUCKETS - 1];    /* operations per 
 extern const double store_commit_bounds[COMMIT_BUCKETS - 1];  /* seconds per commit (fsync) */
 
 struct store_counters {
+    const char *backend;               /* the backend's name ("sqlite", "postgres") */
     uint64_t ops, commits, fsync_us;
+    uint64_t claims;                   /* claim transactions run (a skipped long-poll wake-up
+                                        * that knew nothing was claimable is not one) */
     uint64_t slow_statements;
     int64_t last_full_ms;              /* monotonic ms of the last disk-full error, 0 = never */
     int64_t failed_ms;                 /* monotonic ms when an I/O error stopped writes until

@@ -169,7 +169,7 @@ static struct allow allow[] = {
     {"pg_ops.c", "SELECT l.job_id FROM job_logs l WHERE", 1,
      "builder: list_sql appends AND l.user_id=$n when f->user_id"},
     {"pg_ops.c", "WITH u AS (SELECT DISTINCT user_id FROM jobs", 1, "worker: fair claim by queue"},
-    {"pg_ops.c", "WITH picked AS (SELECT id FROM jobs WHERE status='pending' AND blocked=0", 1,
+    {"pg_ops.c", "WITH cand AS (SELECT id, priority, run_at FROM jobs WHERE status='pending'", 1,
      "worker: claim by queue"},
     {"pg_ops.c", "UPDATE jobs SET lease_expires_at=$3+$4", 1, "worker: heartbeat by id and lease"},
     {"pg_ops.c", "UPDATE jobs SET status='completed', result=$4::jsonb", 1,

@@ -36,10 +36,10 @@ void api_admin_store(struct req *q)
     struct store_counters c;
     store_counters(q->d->st, &c);
     double per = c.commits ? (double)c.ops / (double)c.commits : 0.0;
-    reply_json(q, 200, json_pack("{s:s, s:I, s:I, s:f, s:I}", "backend", "sqlite", "ops",
-                                 (json_int_t)c.ops, "commits", (json_int_t)c.commits,
+    reply_json(q, 200, json_pack("{s:s, s:I, s:I, s:f, s:I, s:I}", "backend", c.backend,
+                                 "ops", (json_int_t)c.ops, "commits", (json_int_t)c.commits,
                                  "ops_per_commit", per, "commit_us_total",
-                                 (json_int_t)c.fsync_us));
+                                 (json_int_t)c.fsync_us, "claims", (json_int_t)c.claims));
 }
 
 /* Test builds: moves the fake clock, then runs the maintenance tick so

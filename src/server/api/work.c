@@ -75,8 +75,9 @@ static jq_err claim_wait(struct req *q, const struct claim_req *in, int64_t wait
         jq_err err = first ? JQ_E_OK : store_has_due(q->d->st, &q->sc, in->queue, &due);
         if (!err && due)
             err = store_claim(q->d->st, &q->sc, in, l);
-        /* a full batch may have left more due: wake the next waiter of the queue */
-        if (!err && l->n > 0 && (l->n >= in->max || in->fair || in->user_cap > 0))
+        /* a full batch may have left more due: wake the next waiter of the queue (unless
+         * the backend saw that nothing more was claimable) */
+        if (!err && l->n > 0 && !l->drained && (l->n >= in->max || in->fair || in->user_cap > 0))
             events_pass(&q->d->ev, in->queue);
         if (err || l->n > 0 || clock_mono_ms() >= deadline)
             return err;

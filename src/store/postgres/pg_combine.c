@@ -136,6 +136,7 @@ static void group_deliver(struct group *g)
             i = item_by_id(g, PQgetvalue(g->res, r, 0));
         if (i < 0 || g->items[i]->err == JQ_E_OK)
             continue;
+        job_fini(g->items[i]->out);       /* loaded by an attempt that was retried */
         pg__load_job(g->res, r, g->items[i]->out);
         *g->items[i]->how = cached ? CREATE_CACHED : CREATE_NEW;
         g->items[i]->err = JQ_E_OK;
@@ -206,6 +207,7 @@ jq_err pg__op_create(void *self, struct sctx *c, const struct job_new *in, struc
                      enum create_outcome *how)
 {
     struct pg *s = self;
+    memset(out, 0, sizeof *out);          /* a retried group loads it again: see one_job */
     if (!combinable(c, in))
         return pg__create_one(s, c, in, NULL, out, how);
     struct pg_cb_item me = {.in = in, .c = c, .out = out, .how = how};

@@ -63,9 +63,11 @@ static PGconn *connect_one(const char *conninfo)
     }
     /* jit off: the planner JIT-compiles any plan whose estimate passes jit_above_cost
      * (trigger statements over transition tables do), which costs milliseconds of
-     * LLVM per statement on short OLTP statements that run in microseconds */
+     * LLVM per statement on short OLTP statements that run in microseconds;
+     * application_name: what pg_stat_activity shows an operator */
     PGresult *r = PQexec(pc, "SET synchronous_commit = on; SET client_min_messages = warning;"
-                             " SET lock_timeout = '30s'; SET jit = off");
+                             " SET lock_timeout = '30s'; SET jit = off;"
+                             " SET application_name = 'jobqd'");
     PQclear(r);
     return pc;
 }

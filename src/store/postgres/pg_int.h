@@ -121,7 +121,7 @@ struct pg {
     bool listener_started;
     int stop_pipe[2];             /* written on close to wake the listener */
     _Atomic bool stop, leader, listening;
-    _Atomic uint64_t ops, commits, fsync_us, reconnects;
+    _Atomic uint64_t ops, commits, fsync_us, reconnects, claims;
 };
 
 /* --- pg_conn.c --- */

@@ -50,7 +50,8 @@ static PGconn *session_open(struct pg *s)
 {
     PGconn *pc = PQconnectdb(s->conninfo);
     if (PQstatus(pc) == CONNECTION_OK) {
-        PGresult *r = PQexec(pc, "SET jit = off; LISTEN jobq");   /* jit: see pg_conn.c */
+        PGresult *r = PQexec(pc, "SET jit = off; SET application_name = 'jobqd listener';"
+                                 " LISTEN jobq");     /* jit, application_name: see pg_conn.c */
         bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         PQclear(r);
         if (ok) {

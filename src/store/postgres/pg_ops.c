@@ -23,15 +23,19 @@
 
 /* --- shared helpers --- */
 
-/* Runs a statement expected to yield at most one job. */
+/* Runs a statement expected to yield at most one job. out is zeroed or holds a job (the
+ * pg__op_* entries zero it): a transaction retried after a lost connection loads again,
+ * and what the failed attempt loaded is freed (found by T13's backend kills). */
 static jq_err one_job(struct pgconn *cn, struct sctx *c, const char *sql, const struct pp *p,
                       struct job *out, bool *found)
 {
     jq_err err;
     PGresult *r = pg__q(cn, c, sql, p, &err);
     *found = r && PQntuples(r) > 0;
-    if (*found && out)
+    if (*found && out) {
+        job_fini(out);
         pg__load_job(r, 0, out);
+    }
     PQclear(r);
     return err;
 }
@@ -180,7 +184,7 @@ static jq_err replace_pending(struct pgconn *cn, struct sctx *c, const struct jo
     pp_i(&p, in->priority);
     pp_i(&p, in->run_at);
     pp_i(&p, c->now_ms);
-    struct job j;
+    struct job j = {0};
     bool found;
     jq_err err = one_job(cn, c, "UPDATE jobs SET params=$2::jsonb, params_hash=$3, priority=$4,"
                          " run_at=$5, updated_at=$6 WHERE id=$1 AND status='pending'"
@@ -228,7 +232,7 @@ static jq_err link_parents(struct pgconn *cn, struct sctx *c, const struct job_n
     pp_s(&q, in->on_parent_failure ? in->on_parent_failure : "cancel");
     pp_i(&q, c->now_ms);
     bool hit;
-    struct job nj;
+    struct job nj = {0};
     err = one_job(cn, c, "WITH b AS (SELECT"
         " count(*) FILTER (WHERE p.status IN ('pending','processing')) AS open,"
         " count(*) FILTER (WHERE p.status IN ('failed','cancelled')) AS bad"
@@ -516,6 +520,7 @@ static jq_err r_get(struct pgconn *cn, struct sctx *c, void *arg)
 jq_err pg__op_get(void *self, struct sctx *c, const char *id, const char *scope,
                   struct job *out)
 {
+    memset(out, 0, sizeof *out);             /* see one_job */
     struct id_args a = {.id = id, .scope = scope, .out = out};
     return pg__tx(self, c, PG_READ, scope, true, r_get, &a);
 }
@@ -561,6 +566,7 @@ static jq_err w_retry(struct pgconn *cn, struct sctx *c, void *arg)
 jq_err pg__op_cancel(void *self, struct sctx *c, const char *id, const char *scope,
                      struct job *out)
 {
+    memset(out, 0, sizeof *out);             /* see one_job */
     struct id_args a = {.id = id, .scope = scope, .out = out};
     return pg__tx(self, c, PG_WRITE, scope, false, w_cancel, &a);
 }
@@ -568,6 +574,7 @@ jq_err pg__op_cancel(void *self, struct sctx *c, const char *id, const char *sco
 jq_err pg__op_retry(void *self, struct sctx *c, const char *id, const char *scope,
                     struct job *out)
 {
+    memset(out, 0, sizeof *out);             /* see one_job */
     struct id_args a = {.id = id, .scope = scope, .out = out};
     return pg__tx(self, c, PG_WRITE, scope, false, w_retry, &a);
 }
@@ -823,14 +830,27 @@ static jq_err claim(struct pgconn *cn, struct sctx *c, const struct claim_req *i
     pp_s(&p, in->worker_id);
     pp_i(&p, in->lease_ms);
     pp_i(&p, in->max);
-    jq_err err = many_jobs(cn, c,
-        "WITH picked AS (SELECT id FROM jobs WHERE status='pending' AND blocked=0 AND queue=$1"
-        " AND run_at<=$2 AND (expires_at IS NULL OR expires_at>$2)"
-        " ORDER BY priority DESC, run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)"
+    /* cand locks one row more than it takes: the count tells whether the queue has more
+     * (a long-poll then passes the wake-up on; otherwise nobody claims in vain) */
+    jq_err err;
+    PGresult *r = pg__q(cn, c,
+        "WITH cand AS (SELECT id, priority, run_at FROM jobs WHERE status='pending'"
+        " AND blocked=0 AND queue=$1 AND run_at<=$2 AND (expires_at IS NULL OR expires_at>$2)"
+        " ORDER BY priority DESC, run_at, id LIMIT $5+1 FOR UPDATE SKIP LOCKED),"
+        " picked AS (SELECT id FROM cand ORDER BY priority DESC, run_at, id LIMIT $5)"
         " UPDATE jobs j SET status='processing', attempts=j.attempts+1, worker_id=$3,"
         " lease_token=" NEW_LEASE ", lease_expires_at=$2+$4, started_at=$2, updated_at=$2,"
         " error_message=NULL, error_code=NULL FROM picked WHERE j.id=picked.id"
-        " RETURNING " PG_JOB_COLS_P("j.") PG_PARENTS_COL("j."), &p, out);
+        " RETURNING " PG_JOB_COLS_P("j.") PG_PARENTS_COL("j.") ", (SELECT count(*) FROM cand)",
+        &p, &err);
+    job_list_fini(out);              /* a retried transaction starts over */
+    int n = r ? PQntuples(r) : 0;
+    if (n > 0 && !(out->jobs = calloc((size_t)n, sizeof *out->jobs)))
+        err = JQ_E_NOMEM;
+    for (int i = 0; out->jobs && i < n; i++)
+        pg__load_job(r, i, &out->jobs[out->n++]);
+    out->drained = !err && (n == 0 || atoll(PQgetvalue(r, 0, PQnfields(r) - 1)) <= n);
+    PQclear(r);
     if (!err && out->n > 1)
         qsort(out->jobs, (size_t)out->n, sizeof *out->jobs, by_pickup_order);
     cn->wrote = cn->wrote || out->n > 0;
@@ -856,8 +876,13 @@ jq_err pg__op_claim(void *self, struct sctx *c, const struct claim_req *in,
     if (plain && pg__due_skip(self, c, in->queue))
         return JQ_E_OK;
     pg__due_begin(self, c, in->queue, &m);     /* also ends a has_due promise of c's */
+    atomic_fetch_add(&((struct pg *)self)->claims, 1);
     jq_err err = pg__tx(self, c, plain ? PG_WORK : PG_WRITE, NULL, false, w_claim, &a);
-    pg__due_end(self, c, in->queue, &m, plain && !err && out->n < in->max);
+    /* A claim that saw more than it took may have hidden rows from a concurrent one (it
+     * locked one extra): that one's "drained" must not put waiters back to sleep. */
+    if (plain && !err && !out->drained)
+        atomic_fetch_add(&((struct pg *)self)->wake_gen, 1);
+    pg__due_end(self, c, in->queue, &m, plain && !err && (out->n < in->max || out->drained));
     if (err)
         job_list_fini(out);
     return err;
@@ -903,6 +928,7 @@ static jq_err w_heartbeat(struct pgconn *cn, struct sctx *c, void *arg)
 jq_err pg__op_heartbeat(void *self, struct sctx *c, const char *id, const char *lease,
                         const struct progress *p, struct job *out)
 {
+    memset(out, 0, sizeof *out);             /* see one_job */
     struct id_args a = {.id = id, .lease = lease, .out = out, .extra = p};
     return pg__tx(self, c, PG_WORK, NULL, false, w_heartbeat, &a);
 }
@@ -923,6 +949,7 @@ static jq_err w_complete(struct pgconn *cn, struct sctx *c, void *arg)
 jq_err pg__op_complete(void *self, struct sctx *c, const char *id, const char *lease,
                        const char *result, struct job *out)
 {
+    memset(out, 0, sizeof *out);             /* see one_job */
     struct id_args a = {.id = id, .lease = lease, .out = out, .extra = result};
     return pg__tx(self, c, PG_WORK, NULL, false, w_complete, &a);
 }
@@ -953,6 +980,7 @@ static jq_err w_fail(struct pgconn *cn, struct sctx *c, void *arg)
 jq_err pg__op_fail(void *self, struct sctx *c, const char *id, const char *lease,
                    const struct fail_req *in, struct job *out)
 {
+    memset(out, 0, sizeof *out);             /* see one_job */
     struct pg *s = self;
     struct id_args a = {.id = id, .lease = lease, .out = out, .extra = in, .rp = &s->cfg.retry};
     return pg__tx(self, c, PG_WORK, NULL, false, w_fail, &a);

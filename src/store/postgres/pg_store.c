@@ -21,6 +21,7 @@ static void pg_counters(void *self, struct store_counters *out)
     out->ops = atomic_load(&s->ops);
     out->commits = atomic_load(&s->commits);
     out->fsync_us = atomic_load(&s->fsync_us);
+    out->claims = atomic_load(&s->claims);
 }
 
 static void pg_set_notify(void *self, store_notify_fn fn, void *arg)

@@ -107,7 +107,7 @@ struct sq {
     _Atomic bool failed;             /* an I/O error on the write path: fail-stop, no
                                       * more writes or checkpoints (sq_writer.c) */
     _Atomic int64_t failed_ms;       /* monotonic ms when failed was set, 0 = never */
-    _Atomic uint64_t ops, commits, fsync_us, slow;
+    _Atomic uint64_t ops, commits, fsync_us, slow, claims;
     _Atomic int64_t last_full_ms;    /* monotonic ms of the last SQLITE_FULL, 0 = never */
     _Atomic uint64_t group_hist[GROUP_BUCKETS], commit_hist[COMMIT_BUCKETS];
 };

@@ -853,6 +853,7 @@ jq_err sq__op_claim(void *self, struct sctx *c, const struct claim_req *in,
 {
     struct claim_args a = {in, out};
     out->total = -1;
+    atomic_fetch_add(&((struct sq *)self)->claims, 1);
     jq_err err = sq__write(self, c, w_claim, &a);
     if (err)
         job_list_fini(out);

@@ -128,6 +128,7 @@ static void sq_counters(void *self, struct store_counters *out)
     out->commits = atomic_load(&s->commits);
     out->fsync_us = atomic_load(&s->fsync_us);
     out->slow_statements = atomic_load(&s->slow);
+    out->claims = atomic_load(&s->claims);
     out->last_full_ms = atomic_load(&s->last_full_ms);
     out->failed_ms = atomic_load(&s->failed_ms);
     for (int i = 0; i < GROUP_BUCKETS; i++)
