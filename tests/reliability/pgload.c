@@ -286,6 +286,15 @@ void pgl_restart_node(struct pgl *l, int i)
     pthread_rwlock_unlock(&l->lk[i]);
 }
 
+int pgl_term_node(struct pgl *l, int i, int64_t *ms)
+{
+    atomic_store(&l->down[i], true);
+    int64_t t0 = th_now_ms();
+    int st = testsrv_term(l->n[i]);
+    *ms = th_now_ms() - t0;
+    return st;
+}
+
 bool pgl_node_alive(struct pgl *l, int i)
 {
     struct testsrv *s = l->n[i];
@@ -357,8 +366,7 @@ struct lg_counts pgl_finish(struct pgl *l, const char *label, int64_t timeout_ms
 void pgl_free(struct pgl *l)
 {
     for (int i = 0; i < PGL_NODES; i++)
-        if (!atomic_load(&l->down[i]))
-            testsrv_stop(l->n[i]);
+        testsrv_stop(l->n[i]);         /* one killed or stopped already: just freed */
     ledger_free(l->lg);
     free(l->done);
     free(l);

@@ -47,6 +47,9 @@ struct testsrv *pgl_live(struct pgl *l);
 void pgl_kill_node(struct pgl *l, int i);      /* SIGKILL node i; clients use the other */
 void pgl_restart_node(struct pgl *l, int i);   /* start node i again on the database */
 bool pgl_node_alive(struct pgl *l, int i);     /* started, not killed, and still running */
+/* SIGTERM node i under load (requests in flight finish; clients move to the other node);
+ * returns its exit status (CHECKed 0 by the harness) and the ms it took in *ms. */
+int pgl_term_node(struct pgl *l, int i, int64_t *ms);
 
 /* Milliseconds since the load started; completions per second in [from_ms, to_ms). */
 int64_t pgl_elapsed(struct pgl *l);
