@@ -87,7 +87,8 @@ static const struct opt opts[] = {
     {"fake-clock", "JOBQ_FAKE_CLOCK", OPT_BOOL, F(fake_clock), "0", 0, 0,
      "test builds only: freeze the clock; POST /v1/admin/clock moves it"},
     {"test-vfs", "JOBQ_TEST_VFS", OPT_STR, F(test_vfs), "", 0, 0,
-     "test builds only: lazy = SQLite VFS that keeps unsynced writes in memory (T2)"},
+     "test builds only: lazy = SQLite VFS that keeps unsynced writes in memory (T2); "
+     "torn:N:SEED = the same, and the Nth sync writes a random subset of its sectors, then exits"},
     {"test-fail-alloc", "JOBQ_TEST_FAIL_ALLOC", OPT_INT, F(test_fail_alloc), "0", 0,
      1000000000, "test builds only: after SIGUSR1 the Nth SQLite/jansson allocation fails (T11)"},
     {"log-level", "JOBQ_LOG_LEVEL", OPT_STR, F(log_level), "info", 0, 0,
@@ -249,8 +250,13 @@ int config_load(struct jobqd_config *cfg, int argc, char **argv)
         return -1;
     }
 #else
-    if (*cfg->test_vfs && strcmp(cfg->test_vfs, "lazy")) {
-        fprintf(stderr, "jobqd: --test-vfs must be lazy (or empty)\n");
+    long torn_n = 0;
+    unsigned long long torn_seed;
+    char torn_end;
+    if (*cfg->test_vfs && strcmp(cfg->test_vfs, "lazy") &&
+        (sscanf(cfg->test_vfs, "torn:%ld:%llu%c", &torn_n, &torn_seed, &torn_end) != 2 ||
+         torn_n < 1)) {
+        fprintf(stderr, "jobqd: --test-vfs must be lazy, torn:N:SEED (N >= 1) or empty\n");
         return -1;
     }
 #endif

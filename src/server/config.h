@@ -42,7 +42,8 @@ struct jobqd_config {
     int64_t slow_ms;             /* statements slower than this are logged with their plan */
     int64_t statement_budget;    /* test builds: -1 = each route's own; N = every route's */
     bool fake_clock;             /* test builds: frozen clock moved by /v1/admin/clock */
-    const char *test_vfs;        /* test builds: "lazy" = SQLite VFS losing unsynced writes */
+    const char *test_vfs;        /* test builds: "lazy" = SQLite VFS losing unsynced writes;
+                                  * "torn:N:SEED" = the same, its Nth sync torn (T2) */
     int64_t test_fail_alloc;     /* test builds: SIGUSR1 makes the Nth allocation fail; 0 off */
     const char *log_level;       /* debug | info | warn | error */
 };

@@ -340,9 +340,15 @@ jq_err sq__conn_open(const char *path, bool readonly, int sync, const char *vfs,
     if (vfs && !*vfs)
         vfs = NULL;
 #ifdef JOBQ_TESTING
-    /* test builds: --test-vfs lazy (power-loss test T2) registers its VFS on first use */
-    if (vfs && strcmp(vfs, "lazy") == 0)
-        sq__lazyvfs_register();
+    /* test builds: --test-vfs lazy | torn:N:SEED (power-loss test T2) registers its VFS
+     * on first use; both open files through the VFS named "lazy" */
+    if (vfs && (strcmp(vfs, "lazy") == 0 || strncmp(vfs, "torn:", 5) == 0)) {
+        if (sq__lazyvfs_register(vfs) != SQLITE_OK) {
+            log_error("cannot register the test VFS %s", vfs);
+            return JQ_E_STORAGE;
+        }
+        vfs = "lazy";
+    }
 #endif
     int rc = sqlite3_open_v2(path, &cn->db, flags | SQLITE_OPEN_NOMUTEX, vfs);
     if (rc != SQLITE_OK) {

@@ -113,11 +113,14 @@ struct sq {
 };
 
 /* --- sq_conn.c --- */
-/* vfs: a SQLite VFS name, NULL/"" = the default (test builds: "lazy", sq_lazyvfs.c) */
+/* vfs: a SQLite VFS name, NULL/"" = the default (test builds: "lazy" or "torn:N:SEED",
+ * sq_lazyvfs.c) */
 jq_err sq__conn_open(const char *path, bool readonly, int sync, const char *vfs,
                      struct conn *cn);
 #ifdef JOBQ_TESTING
-int    sq__lazyvfs_register(void);   /* registers the "lazy" VFS once; SQLITE_OK */
+/* Registers the "lazy" VFS once; spec "lazy", or "torn:N:SEED" (the Nth xSync is a power
+ * cut mid-sync, see sq_lazyvfs.c); SQLITE_OK, SQLITE_ERROR for another spec. */
+int    sq__lazyvfs_register(const char *spec);
 #endif
 void   sq__conn_close(struct conn *cn);
 jq_err sq__migrate(struct conn *cn);

@@ -13,23 +13,42 @@
  * every connection of the process (readers see the writer's unsynced WAL frames, like
  * they would through the page cache).
  *
+ * Torn variant (`--test-vfs torn:N:SEED`): the same VFS, but the Nth xSync of the
+ * process (counting the syncs of every lazy file: database, WAL, journal) is a power cut
+ * in the middle of that sync. It writes a random subset of the file's pending 512-byte
+ * sectors to the real file - each sector whole or not at all, with a per-cut share drawn
+ * from SEED, so some cuts write almost none and some almost all - logs one line
+ * ("lazyvfs: torn sync N of FILE: wrote W of P pending sectors") and _exit(LZ_TORN_EXIT)s
+ * at once, holding the file's lock so no other thread writes to it meanwhile. The sync
+ * never returns, so nothing it would have covered was acknowledged; SQLite's WAL frame
+ * checksums (and salts) must make a torn tail invisible to recovery. Other files keep
+ * their unsynced blocks in memory, which the exit loses, as in the plain lazy mode.
+ *
  * Simplifications: xTruncate takes effect on the real file at once (SQLite syncs after
  * the truncates it relies on); the last close of a file writes its kept blocks through
  * without a sync (the OS would write them back eventually); xDelete drops them; the -shm
  * and temp files pass straight through; no memory mapping (xFetch hands out no page).
  *
- * Selected with `jobqd --test-vfs lazy` (config.c), registered on first use
- * (sq__lazyvfs_register, called by sq__conn_open).
+ * Selected with `jobqd --test-vfs lazy` or `--test-vfs torn:N:SEED` (config.c checks the
+ * form), registered on first use (sq__lazyvfs_register, called by sq__conn_open; the VFS
+ * is named "lazy" in both modes).
  */
 #include "store/sqlite/sq_int.h"
 
 #ifdef JOBQ_TESTING
 
+#include <stdint.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-enum { LZ_BLK = 4096, LZ_BUCKETS = 1024 };
+enum { LZ_BLK = 4096, LZ_BUCKETS = 1024, LZ_SECTOR = 512 };
+
+/* Exit status of a torn sync (test_powerloss.c tells it from a crash by it). */
+enum { LZ_TORN_EXIT = 99 };
 
 struct lz_blk {
     sqlite3_int64 no;            /* block number: offset / LZ_BLK */
@@ -53,6 +72,12 @@ struct lz_file {
     struct lz_state *st;         /* NULL: pass-through file */
     sqlite3_file *real;          /* the wrapped file, right after this struct */
 };
+
+/* Torn mode (0 = off): the lz_torn_at-th xSync of the process tears; set from the
+ * --test-vfs spec before the first file is opened, the same by every connection. */
+static _Atomic long lz_torn_at;
+static _Atomic uint64_t lz_torn_seed;
+static _Atomic long lz_syncs;    /* xSyncs of lazy files so far (counted in torn mode) */
 
 static sqlite3_vfs *lz_root;     /* the wrapped (default) VFS */
 static pthread_mutex_t lz_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -217,11 +242,60 @@ static int lz_truncate(sqlite3_file *f, sqlite3_int64 size)
     return rc;
 }
 
+/* splitmix64: a small seeded generator (the same SEED tears the same way) */
+static uint64_t lz_rand(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* The power cut inside sync number n: writes a seeded random subset of the pending
+ * sectors through (each whole, in no particular order - only the end state matters),
+ * logs what it did and exits without returning. st->mu held: no thread adds to st. */
+static _Noreturn void lz_tear(struct lz_state *st, sqlite3_file *real, long n)
+{
+    uint64_t x = atomic_load(&lz_torn_seed);
+    unsigned share = (unsigned)(lz_rand(&x) % 101);   /* % of sectors that reach the disk */
+    long wrote = 0, pending = 0;
+    for (int i = 0; i < LZ_BUCKETS; i++)
+        for (struct lz_blk *b = st->b[i]; b; b = b->next)
+            for (int k = 0; k < LZ_BLK / LZ_SECTOR; k++) {
+                sqlite3_int64 off = b->no * LZ_BLK + k * LZ_SECTOR, len = st->size - off;
+                if (len <= 0)
+                    break;
+                if (len > LZ_SECTOR)
+                    len = LZ_SECTOR;
+                pending++;
+                if (lz_rand(&x) % 100 < share &&
+                    real->pMethods->xWrite(real, b->data + k * LZ_SECTOR, (int)len,
+                                           off) == SQLITE_OK)
+                    wrote++;
+            }
+    /* write(2), not stdio: another thread may hold stderr's lock */
+    char line[1400];
+    int len = snprintf(line, sizeof line, "lazyvfs: torn sync %ld of %s: wrote %ld of %ld "
+                       "pending sectors (share %u%%), _exit(%d)\n", n, st->name, wrote,
+                       pending, share, (int)LZ_TORN_EXIT);
+    if (len > 0) {
+        ssize_t w = write(2, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+        (void)w;                 /* nothing to do about a failed log line: exiting anyway */
+    }
+    _exit(LZ_TORN_EXIT);
+}
+
 static int lz_sync(sqlite3_file *f, int flags)
 {
     struct lz_state *st = ST(f);
     if (st) {
         pthread_mutex_lock(&st->mu);
+        long at = atomic_load(&lz_torn_at);
+        if (at > 0) {
+            long n = atomic_fetch_add(&lz_syncs, 1) + 1;
+            if (n == at)
+                lz_tear(st, REAL(f), n);
+        }
         int rc = lz_flush(st, REAL(f));
         pthread_mutex_unlock(&st->mu);
         if (rc != SQLITE_OK)
@@ -420,9 +494,35 @@ static void lz_register_once(void)
     lz_reg_rc = sqlite3_vfs_register(&lz_vfs, 0);
 }
 
-int sq__lazyvfs_register(void)
+/* Parses "torn:N:SEED" (N >= 1, SEED an unsigned integer); false if spec is not one. */
+static bool lz_torn_spec(const char *spec, long *n, uint64_t *seed)
+{
+    char *end;
+    if (strncmp(spec, "torn:", 5) != 0)
+        return false;
+    long v = strtol(spec + 5, &end, 10);
+    if (end == spec + 5 || *end != ':' || v < 1)
+        return false;
+    const char *s = end + 1;
+    uint64_t sd = strtoull(s, &end, 10);
+    if (end == s || *end || *s == '-')
+        return false;
+    *n = v;
+    *seed = sd;
+    return true;
+}
+
+int sq__lazyvfs_register(const char *spec)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
+    long n;
+    uint64_t seed;
+    if (spec && lz_torn_spec(spec, &n, &seed)) {
+        atomic_store(&lz_torn_seed, seed);
+        atomic_store(&lz_torn_at, n);
+    } else if (!spec || strcmp(spec, "lazy") != 0) {
+        return SQLITE_ERROR;
+    }
     pthread_once(&once, lz_register_once);
     return lz_reg_rc;
 }
