@@ -17,13 +17,14 @@ void clock_init(struct jq_clock *c, bool fake)
 {
     c->fake = fake;
     atomic_store(&c->fake_ms, wall_ms());
+    atomic_store(&c->skew_ms, 0);
 }
 
 int64_t clock_now_ms(const struct jq_clock *c)
 {
     if (c && c->fake)
         return atomic_load(&((struct jq_clock *)c)->fake_ms);
-    return wall_ms();
+    return wall_ms() + (c ? atomic_load(&((struct jq_clock *)c)->skew_ms) : 0);
 }
 
 void clock_advance(struct jq_clock *c, int64_t ms)

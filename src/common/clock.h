@@ -13,10 +13,14 @@
 struct jq_clock {
     bool fake;                 /* true: now is fake_ms, moved only by clock_advance */
     _Atomic int64_t fake_ms;   /* the frozen wall time, ms since the epoch */
+    _Atomic int64_t skew_ms;   /* added to the wall time: the shared database's clock minus
+                                * this host's (PostgreSQL measures it, so every node decides
+                                * run_at and leases on one clock); 0 with SQLite */
 };
 
 void    clock_init(struct jq_clock *c, bool fake);
-int64_t clock_now_ms(const struct jq_clock *c);   /* wall ms (or the fake time) */
+int64_t clock_now_ms(const struct jq_clock *c);   /* wall ms + skew (or the fake time);
+                                                   * c NULL: this host's wall ms */
 void    clock_advance(struct jq_clock *c, int64_t ms);
 int64_t clock_mono_ms(void);                       /* monotonic ms, never faked */
 int64_t clock_mono_us(void);

@@ -165,7 +165,8 @@ int main(int argc, char **argv)
                            .pool = (int)d.cfg.pg_pool,
                            .retry = {d.cfg.backoff_base_ms, d.cfg.backoff_max_ms},
                            .slow_ms = d.cfg.slow_ms,
-                           .vfs = d.cfg.test_vfs};   /* "" = default VFS */
+                           .vfs = d.cfg.test_vfs,    /* "" = default VFS */
+                           .clock_skew = d.cfg.fake_clock ? NULL : &d.clock.skew_ms};
     if (store_open(&sc, &d.st)) {
         fprintf(stderr, "jobqd: cannot open the database %s (see the log above)\n", d.cfg.db);
         events_fini(&d.ev);

@@ -22,6 +22,9 @@ enum {
     PRUNE_INTERVAL_MS = 600000,
     EVENTS_INTERVAL_MS = 60000,
     LEADER_RECHECK_MS = 1000, /* a node that is not the leader asks again this often */
+    SHARED_RECHECK_MS = 1000, /* a leader re-reads the store-told due times this often: a
+                               * lease, an expiring job or a schedule made on another node
+                               * does not poke this one (maint_poke is local) */
 };
 
 struct task {
@@ -119,6 +122,9 @@ int64_t maint_tick(struct jobqd *d, int64_t now)
             tk->next_due = now;
         if (tk->next_due <= now && run_task(d, tk, now, MAX_BATCHES))
             tk->next_due = now + 1000;           /* storage trouble: back off a second */
+        if (!iv && store_shared(d->st) &&
+            (!tk->next_due || tk->next_due > now + SHARED_RECHECK_MS))
+            tk->next_due = now + SHARED_RECHECK_MS;
         int64_t next = tk->next_due;
         if (next && next - now < wait)
             wait = next - now;

@@ -345,6 +345,11 @@ bool store_is_leader(store *s)
     return !s->ops->is_leader || s->ops->is_leader(s->self);
 }
 
+bool store_shared(store *s)
+{
+    return s->ops->is_leader != NULL;
+}
+
 jq_err store_explain(store *s, const char *what, char *out, size_t cap)
 {
     return s->ops->explain(s->self, what, out, cap);

@@ -301,6 +301,9 @@ struct store_cfg {
     struct retry_policy retry;
     int64_t slow_ms;           /* statements slower than this are logged with their plan */
     const char *vfs;           /* SQLite: VFS name, NULL = default (test builds: "lazy") */
+    _Atomic int64_t *clock_skew;   /* PostgreSQL: kept at (database clock - this host's
+                                    * wall clock) ms, measured every second; NULL: not
+                                    * (a fake clock) */
 };
 
 /* Called by the writer after each commit; claimable: it made jobs claimable. */
@@ -477,6 +480,8 @@ void   store_set_notify(store *s, store_notify_fn fn, void *arg);
 void   store_set_claim_notify(store *s, store_notify_fn fn, void *arg);   /* see ops */
 /* Whether this node should run maintenance now (see store_ops.is_leader). */
 bool   store_is_leader(store *s);
+/* Whether other nodes may share the database (a backend with a leader: PostgreSQL). */
+bool   store_shared(store *s);
 
 /* The SQLite backend's constructor (sqlite/sq.c). */
 jq_err sq_open(const struct store_cfg *cfg, const struct store_ops **ops, void **self);

@@ -17,6 +17,12 @@
  * completes get 409 lease_lost, another worker completes every job, and the ledger
  * (ledger.h) finds lost 0, completed_twice 0, overlap 0 (lease intervals in server time).
  *
+ * t8_pg_node_30s_ahead_keeps_the_database_clock: PostgreSQL, two nodes, the maintenance
+ * leader's clock 30 s ahead (FAKETIME +30): its jobs carry the database's time, it claims
+ * 0 jobs before their run_at (by the real clock) and rescues 0 leases before they run out;
+ * an expired lease is rescued after it runs out (jobqd measures the database's clock every
+ * second and decides on it, pg_notify.c).
+ *
  * t8_sigterm_blocked_in_every_thread: the regression test of a defect these tests found
  * (jobqd's threads started before SIGTERM was blocked; see the test).
  *
@@ -24,7 +30,9 @@
  * No long tier: the jumps are the test; JQ_LONG=1 only makes more jobs.
  */
 #include "rel.h"
+#include "harness_pg.h"
 #include "ledger.h"
+#include "common/clock.h"
 
 #include <signal.h>
 
@@ -53,9 +61,10 @@ static void ft_set(const char *offset)
     REQUIRE_EQ(rename(tmp, g_rc), 0);
 }
 
-/* Starts jobqd (real clock) under libfaketime at offset +0; the environment is restored
- * afterwards. The ASan runtime goes first in LD_PRELOAD, as the sanitizer requires. */
-static struct testsrv *ft_start(void)
+/* Starts jobqd (real clock, extra argv) under libfaketime at offset +0; the environment
+ * is restored afterwards. The ASan runtime goes first in LD_PRELOAD, as the sanitizer
+ * requires. */
+static struct testsrv *ft_start_with(const char *const *extra)
 {
     char asan[512], pre[1200], opts[1024];
     snprintf(g_rc, sizeof g_rc, "%s/faketime.rc", th_tmproot());
@@ -76,7 +85,7 @@ static struct testsrv *ft_start(void)
      * faked: jobqd's maintenance and long-poll waits would spin (70% CPU) */
     setenv("FAKETIME_FORCE_MONOTONIC_FIX", "0", 1);
     setenv("NO_FAKE_STAT", "1", 1);              /* file times stay real (SQLite) */
-    struct testsrv_opts o = { .real_clock = true };
+    struct testsrv_opts o = { .real_clock = true, .extra = extra };
     struct testsrv *s = testsrv_start(&o);
     unsetenv("LD_PRELOAD");
     unsetenv("FAKETIME_TIMESTAMP_FILE");
@@ -84,6 +93,11 @@ static struct testsrv *ft_start(void)
     else unsetenv("ASAN_OPTIONS");
     free(saved);
     return s;
+}
+
+static struct testsrv *ft_start(void)
+{
+    return ft_start_with(NULL);
 }
 
 static int64_t wall_ms(void)
@@ -375,6 +389,102 @@ static unsigned long long sig_blocked(int pid, const char *tid)
  * stop (exit 143, no "shutting down"): the store's threads start before main blocked
  * SIGTERM, so one of them could take it. Every thread but main (in sigwait) must block
  * SIGTERM and SIGINT. */
+/* ------------------------------------------------------------------ PostgreSQL, +30 s */
+
+/* Job id's status and error_code into st/code (cap 32 each); HTTP status. */
+static long job_state(struct testsrv *s, const char *tok, const char *id, char *st, char *code)
+{
+    struct resp r;
+    long hs = ts_get(s, tok, id, &r);
+    snprintf(st, 32, "%s", jstr(r.json, "status") ? jstr(r.json, "status") : "");
+    snprintf(code, 32, "%s", jstr(r.json, "error_code") ? jstr(r.json, "error_code") : "");
+    resp_free(&r);
+    return hs;
+}
+
+TEST(t8_pg_node_30s_ahead_keeps_the_database_clock)
+{
+    if (!ft_installed()) return;
+    /* the cluster and the database are made before LD_PRELOAD is set: the database keeps
+     * real time (and psql does not run under libasan and libfaketime) */
+    char *url = thpg_new_db();
+    REQUIRE(url != NULL);
+    /* node B first, so it holds the maintenance leadership; then its clock jumps +30 s */
+    const char *extra[] = { "--db", url, NULL };
+    struct testsrv *b = ft_start_with(extra);
+    struct testsrv_opts oa = { .real_clock = true, .extra = extra };
+    struct testsrv *a = testsrv_start(&oa);
+    const char *u = ts_token(a, "pat", "user"), *wk = ts_token(a, "wrk", "worker");
+    WAIT_FOR(rel_log_count(b, "maintenance leader") > 0, 5000);
+    ft_set("+30");
+    /* B's jobs carry the database's time, not its own: within a second (one tick) */
+    struct skew_arg sa = { b, u, 0 };
+    WAIT_FOR(rel_log_count(b, "uses the database's") > 0, 5000);
+    CHECK(poll_until(skew_is, &sa, 5000));
+    int64_t skew = server_skew(b, u);
+    CHECK(skew > -1000 && skew < 1000);
+
+    /* 0 early claims: 10 jobs due 2 s from now (A's clock, the real one), long-polled on B */
+    enum { N = 10 };
+    char id[TS_ID_MAX], body[256], at[TIME_STR_MAX];
+    int64_t due = wall_ms() + 2000;
+    time_fmt(due, at);
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof body, "{\"type\":\"d\",\"queue\":\"skew\",\"run_at\":\"%s\","
+                 "\"params\":{\"i\":%d}}", at, i);
+        REQUIRE_EQ(ts_enqueue(a, u, body, id), 201);
+    }
+    int got = 0, early = 0;
+    int64_t until = th_now_ms() + 10000;
+    while (got < N && th_now_ms() < until) {
+        struct resp r;
+        CHECK_EQ(claim(b, wk, "skew", N, 60000, 500, &r), 200);
+        int64_t real = wall_ms();
+        size_t n = json_array_size(jpath(r.json, "jobs"));
+        got += (int)n;
+        if (n && real < due) {
+            early += (int)n;
+            fprintf(stderr, "  %zu claimed %lld ms before run_at\n", n, (long long)(due - real));
+        }
+        resp_free(&r);
+    }
+    CHECK_EQ(got, N);
+    CHECK_EQ(early, 0);
+
+    /* 0 premature expiries: a lease of 4 s taken on A lives 4 s on B's (leader's) watch */
+    REQUIRE_EQ(ts_enqueue(a, u, "{\"type\":\"l\",\"queue\":\"lease\"}", id), 201);
+    struct resp r;
+    REQUIRE_EQ(claim(a, wk, "lease", 1, 4000, 0, &r), 200);
+    int64_t expires = ts_parse_time(jstr(r.json, "jobs.0.lease_expires_at"));
+    resp_free(&r);
+    char st[32], code[32];
+    int premature = 0;
+    unsigned step = 0;
+    while (wall_ms() < expires - 300) {        /* watch the lease while it is live */
+        CHECK_EQ(job_state(b, u, id, st, code), 200);
+        premature += strcmp(st, "processing") != 0;
+        th_nap(&step);
+    }
+    CHECK_EQ(premature, 0);
+    /* and rescued once it ran out: lease + the leader's sweep (1 s) + slack */
+    int64_t rescued = 0;
+    until = th_now_ms() + 8000;
+    while (!rescued && th_now_ms() < until) {
+        CHECK_EQ(job_state(b, u, id, st, code), 200);
+        if (!strcmp(code, "lease_expired"))
+            rescued = wall_ms();
+        else
+            th_nap(&step);
+    }
+    CHECK(rescued >= expires);
+    printf("  t8 pg +30 s leader: skew seen %lld ms, %d/%d claims, %d early; lease of 4 s: "
+           "%d premature rescues, rescued %lld ms after it ran out\n", (long long)skew, got, N,
+           early, premature, (long long)(rescued - expires));
+    testsrv_stop(a);
+    testsrv_stop(b);
+    free(url);
+}
+
 TEST(t8_sigterm_blocked_in_every_thread)
 {
     struct testsrv *s = testsrv_start(NULL);

@@ -248,6 +248,38 @@ TEST(leader_killed_other_node_takes_over_and_rescues_leases)
     testsrv_stop(t.b);
 }
 
+/* A lease taken on the node that is not the leader: the leader's rescue learns of it
+ * (maint_poke is local to the node that took it; the leader re-reads the due times every
+ * second) and rescues it soon after it runs out, not a minute later. */
+TEST(lease_taken_on_the_follower_is_rescued_by_the_leader_in_time)
+{
+    struct two t = two_nodes();
+    WAIT_FOR(log_has(t.a, "maintenance leader"), 5000);
+    char id[TS_ID_MAX];
+    st_enq(t.b, t.user, id, "{\"type\":\"t\",\"queue\":\"fq\",\"max_attempts\":3}");
+    struct resp r;
+    REQUIRE_EQ(tsconn_req(t.b->conn, "POST", "/v1/queues/fq/claim", t.worker,
+                          "{\"worker_id\":\"gone\",\"lease_ms\":1000}", &r), 200);
+    int64_t expires = ts_parse_time(jstr(r.json, "jobs.0.lease_expires_at"));
+    resp_free(&r);
+    bool rescued = false;
+    int64_t dl = th_now_ms() + 4000;              /* lease 1 s + sweep 1 s + slack */
+    unsigned step = 0;
+    while (!rescued && th_now_ms() < dl) {
+        CHECK_EQ(ts_get(t.a, t.user, id, &r), 200);
+        rescued = jstr(r.json, "error_code") && !strcmp(jstr(r.json, "error_code"),
+                                                        "lease_expired");
+        if (rescued)
+            CHECK(ts_parse_time(jstr(r.json, "updated_at")) >= expires);
+        resp_free(&r);
+        if (!rescued)
+            th_nap(&step);
+    }
+    CHECK(rescued);
+    testsrv_stop(t.b);
+    testsrv_stop(t.a);
+}
+
 /* --- PostgreSQL restarted / backends killed under load --- */
 
 enum { LOAD_MAX = 4000 };

@@ -15,6 +15,11 @@
  * it; the lock lives as long as the session, so when a leader dies (kill -9,
  * lost network) PostgreSQL ends its session, frees the lock, and another node
  * takes over within a second.
+ *
+ * Clock: the same session measures the database's clock against this host's every tick
+ * and keeps the difference in the server's clock (store_cfg.clock_skew), so every node
+ * decides run_at, leases and expiry on the database's clock: a node whose clock runs
+ * ahead neither claims early nor rescues live leases (RELIABILITY.md T8).
  */
 #include "store/postgres/pg_int.h"
 
@@ -32,6 +37,9 @@
  * held by its predecessor's backend for a few milliseconds after that one exited,
  * and would otherwise lead a second late. */
 enum { TICK_MS = 1000, FAST_MS = 50, FAST_FOR_MS = 3000 };
+/* SKEW_RTT_MAX_MS: a measurement whose round trip took longer is not used (half the round
+ * trip is its error); SKEW_STEP_MS: smaller changes are that noise, not the clock. */
+enum { SKEW_RTT_MAX_MS = 50, SKEW_STEP_MS = 5 };
 #define LEADER_KEY "1785684594"
 
 void pg__notify_local(struct pg *s, bool claimable)
@@ -46,6 +54,29 @@ void pg__notify_local(struct pg *s, bool claimable)
         fn(arg, claimable);
 }
 
+/* Keeps *cfg.clock_skew at the database's clock minus this host's wall clock. */
+static void measure_skew(struct pg *s, PGconn *pc)
+{
+    if (!s->cfg.clock_skew)
+        return;
+    int64_t t0 = clock_now_ms(NULL);
+    PGresult *r = PQexec(pc, "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::int8");
+    int64_t t1 = clock_now_ms(NULL);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+        t1 - t0 <= SKEW_RTT_MAX_MS) {
+        int64_t skew = atoll(PQgetvalue(r, 0, 0)) - (t0 + t1) / 2;
+        int64_t old = atomic_load(s->cfg.clock_skew);
+        if (llabs(skew - old) >= SKEW_STEP_MS) {
+            atomic_store(s->cfg.clock_skew, skew);
+            if (llabs(skew - old) >= 1000)
+                log_warn("postgres: the database's clock is %lld ms %s this host's; jobqd "
+                         "uses the database's", (long long)llabs(skew),
+                         skew > 0 ? "ahead of" : "behind");
+        }
+    }
+    PQclear(r);
+}
+
 static PGconn *session_open(struct pg *s)
 {
     PGconn *pc = PQconnectdb(s->conninfo);
@@ -56,6 +87,7 @@ static PGconn *session_open(struct pg *s)
         PQclear(r);
         if (ok) {
             log_info("postgres: listening for other nodes' changes");
+            measure_skew(s, pc);
             return pc;
         }
     }
@@ -124,7 +156,7 @@ static void *listener_main(void *arg)
 {
     struct pg *s = arg;
     PGconn *pc = NULL;
-    int64_t last_hk = 0, last_try = 0, opened = 0;
+    int64_t last_hk = 0, last_try = 0, last_skew = 0, opened = 0;
     while (!atomic_load(&s->stop)) {
         if (!pc && (pc = session_open(s))) {
             atomic_store(&s->listening, true);
@@ -140,6 +172,10 @@ static void *listener_main(void *arg)
         if (pc && atomic_load(&s->leader) && now - last_hk >= TICK_MS * 1000LL) {
             last_hk = now;
             housekeep(pc);
+        }
+        if (pc && now - last_skew >= TICK_MS * 1000LL) {
+            last_skew = now;
+            measure_skew(s, pc);
         }
         if (pc && !drain(s, pc))      /* PQexec may have read notifications off the socket */
             lost(s, &pc);

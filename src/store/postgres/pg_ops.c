@@ -830,18 +830,21 @@ static jq_err claim(struct pgconn *cn, struct sctx *c, const struct claim_req *i
     pp_s(&p, in->worker_id);
     pp_i(&p, in->lease_ms);
     pp_i(&p, in->max);
-    /* cand locks one row more than it takes: the count tells whether the queue has more
-     * (a long-poll then passes the wake-up on; otherwise nobody claims in vain) */
+    /* The last column counts (up to max + 1) the jobs claimable in the statement's snapshot,
+     * the ones it takes included, without locking them (a locked peek would hide a row from
+     * a concurrent claim): more than it took means the queue has more, and a long-poll
+     * passes the wake-up on; otherwise nobody is woken to claim in vain. */
     jq_err err;
     PGresult *r = pg__q(cn, c,
-        "WITH cand AS (SELECT id, priority, run_at FROM jobs WHERE status='pending'"
-        " AND blocked=0 AND queue=$1 AND run_at<=$2 AND (expires_at IS NULL OR expires_at>$2)"
-        " ORDER BY priority DESC, run_at, id LIMIT $5+1 FOR UPDATE SKIP LOCKED),"
-        " picked AS (SELECT id FROM cand ORDER BY priority DESC, run_at, id LIMIT $5)"
+        "WITH picked AS (SELECT id FROM jobs WHERE status='pending' AND blocked=0 AND queue=$1"
+        " AND run_at<=$2 AND (expires_at IS NULL OR expires_at>$2)"
+        " ORDER BY priority DESC, run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)"
         " UPDATE jobs j SET status='processing', attempts=j.attempts+1, worker_id=$3,"
         " lease_token=" NEW_LEASE ", lease_expires_at=$2+$4, started_at=$2, updated_at=$2,"
         " error_message=NULL, error_code=NULL FROM picked WHERE j.id=picked.id"
-        " RETURNING " PG_JOB_COLS_P("j.") PG_PARENTS_COL("j.") ", (SELECT count(*) FROM cand)",
+        " RETURNING " PG_JOB_COLS_P("j.") PG_PARENTS_COL("j.") ", (SELECT count(*) FROM"
+        " (SELECT 1 FROM jobs WHERE status='pending' AND blocked=0 AND queue=$1 AND run_at<=$2"
+        " AND (expires_at IS NULL OR expires_at>$2) LIMIT $5+1) m)",
         &p, &err);
     job_list_fini(out);              /* a retried transaction starts over */
     int n = r ? PQntuples(r) : 0;
@@ -878,8 +881,8 @@ jq_err pg__op_claim(void *self, struct sctx *c, const struct claim_req *in,
     pg__due_begin(self, c, in->queue, &m);     /* also ends a has_due promise of c's */
     atomic_fetch_add(&((struct pg *)self)->claims, 1);
     jq_err err = pg__tx(self, c, plain ? PG_WORK : PG_WRITE, NULL, false, w_claim, &a);
-    /* A claim that saw more than it took may have hidden rows from a concurrent one (it
-     * locked one extra): that one's "drained" must not put waiters back to sleep. */
+    /* More is claimable: a concurrent claim that came up short (it skipped the rows this
+     * one had locked) must not put waiters back to sleep with its "drained". */
     if (plain && !err && !out->drained)
         atomic_fetch_add(&((struct pg *)self)->wake_gen, 1);
     pg__due_end(self, c, in->queue, &m, plain && !err && (out->n < in->max || out->drained));
