@@ -17,6 +17,7 @@
     X(LEASE,       "lease_lost")                      \
     X(STATE,       "invalid_state")                   \
     X(TOO_LARGE,   "too_large")                       \
+    X(URI_LONG,    "uri_too_long")                    \
     X(MEDIA,       "unsupported_media_type")          \
     X(LIMIT,       "rate_limited")                    \
     X(IDEM,        "idempotency_conflict")            \

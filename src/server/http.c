@@ -25,6 +25,8 @@
 
 enum {
     CONN_MEMORY = 32 << 10,   /* per-connection header memory: headers over ~16 KiB fail */
+    URI_MAX = 8 << 10,        /* request-target (path + query): 414 beyond it, as proxies
+                               * and RELIABILITY.md T18 expect; no route needs more */
     CONN_TIMEOUT_S = 120,     /* idle keep-alive connections are closed after this */
     THREAD_STACK = 1 << 20,
 };
@@ -59,7 +61,8 @@ enum { DRAIN_MAX_MS = 10000 };   /* shutdown waits this long for replies in flig
 static const short status_of[JQ_E__COUNT] = {
     [JQ_E_OK] = 200, [JQ_E_INVALID] = 400, [JQ_E_BAD_JSON] = 400, [JQ_E_UNAUTH] = 401,
     [JQ_E_FORBIDDEN] = 403, [JQ_E_NOT_FOUND] = 404, [JQ_E_METHOD] = 405,
-    [JQ_E_LEASE] = 409, [JQ_E_STATE] = 409, [JQ_E_TOO_LARGE] = 413, [JQ_E_MEDIA] = 415,
+    [JQ_E_LEASE] = 409, [JQ_E_STATE] = 409, [JQ_E_TOO_LARGE] = 413, [JQ_E_URI_LONG] = 414,
+    [JQ_E_MEDIA] = 415,
     [JQ_E_LIMIT] = 429, [JQ_E_IDEM] = 422, [JQ_E_CONFLICT] = 409, [JQ_E_DEPS] = 400,
     [JQ_E_BUDGET] = 500, [JQ_E_NOMEM] = 503, [JQ_E_STORAGE] = 500, [JQ_E_UNAVAILABLE] = 503,
     [JQ_E_FULL] = 507,   /* the disk is full: reads go on, writes resume once there is room */
@@ -396,6 +399,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* --- request assembly --- */
 
+/* Adds one query argument's share of the request-target ("&key=value") to *cls. */
+static enum MHD_Result add_arg_len(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += 2 + strlen(key) + (value ? strlen(value) : 0);
+    return MHD_YES;
+}
+
 static struct req *new_req(struct jobqd *d, struct MHD_Connection *conn, const char *method,
                            const char *url)
 {
@@ -478,6 +490,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         pthread_mutex_lock(&d->http->mu);
         d->http->inflight++;
         pthread_mutex_unlock(&d->http->mu);
+        size_t target = strlen(url);
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg_len, &target);
+        if (target > URI_MAX) {
+            reply_err(q, JQ_E_URI_LONG, NULL, "request URI is over %d bytes", URI_MAX);
+            q->replied = true;
+            return send_reply(conn, q);
+        }
         if (ambiguous_framing(conn)) {
             reply_err(q, JQ_E_INVALID, NULL, "ambiguous request framing (header names with "
                       "whitespace, or Content-Length fields that disagree)");
