@@ -10,8 +10,14 @@
  *
  * T17: no token text (whole, or any 12-character piece of its secret) appears in the
  * database file, its WAL or jobqd's log; a revoked token is refused on its next request.
+ * And a noisy neighbour: tenant A offers creates at 10x its limit (active limit 10, 100
+ * creates/s, nearly all refused 429 with Retry-After) while tenant B's enqueue p99 stays
+ * under 2x what it is alone (+1 ms for the clock's grain).
  */
 #include "rel.h"
+
+#include <stdatomic.h>
+#include <time.h>
 
 enum caller { C_OWNER, C_OTHER, C_WORKER, C_ADMIN, C_NONE, C_REVOKED, C_MALFORMED, NCALLER };
 static const char *const CALLER[NCALLER] = { "owner", "other", "worker", "admin", "none",
@@ -402,6 +408,117 @@ TEST(t17_token_text_never_stored_and_revocation_is_immediate)
     CHECK(files >= 3);
     CHECK_EQ(hits, 0);
     testsrv_stop(c.s);
+}
+
+/* ------------------------------------------------------------------ T17, noisy neighbour */
+
+enum { NOISY_LIMIT = 10, NOISY_RATE = 10 * NOISY_LIMIT, CALM_N = 400, CALM_RATE = 100 };
+
+struct noisy {
+    struct testsrv *s;
+    const char *tok;
+    int idx;
+    atomic_bool *stop;
+    long sent, refused, bad;          /* bad: a refusal that was not 429 + Retry-After */
+};
+
+static void pace_to(int64_t due_ms)
+{
+    int64_t left = due_ms - th_now_ms();
+    if (left > 0)
+        nanosleep(&(struct timespec){left / 1000, (long)(left % 1000) * 1000000L}, NULL);
+}
+
+static void *noisy_run(void *arg)
+{
+    struct noisy *n = arg;
+    struct tsconn *c = tsconn_new(n->s);
+    int64_t t0 = th_now_ms();
+    for (long k = 0; !atomic_load(n->stop); k++) {
+        pace_to(t0 + k * 1000 * 2 / NOISY_RATE);          /* two threads share the rate */
+        char body[128];
+        snprintf(body, sizeof body, "{\"type\":\"noise\",\"params\":{\"t\":%d,\"k\":%ld}}",
+                 n->idx, k);
+        struct resp r;
+        long st = tsconn_req(c, "POST", "/v1/jobs", n->tok, body, &r);
+        n->sent++;
+        if (st == 429) {
+            n->refused++;
+            n->bad += !r.retry_after[0];
+        } else if (st != 201) {
+            n->bad++;
+        }
+        resp_free(&r);
+    }
+    tsconn_free(c);
+    return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* p99 of CALM_N creates by tok at CALM_RATE/s, in microseconds. */
+static int64_t calm_p99_us(struct testsrv *s, const char *tok, int round)
+{
+    struct tsconn *c = tsconn_new(s);
+    int64_t lat[CALM_N], t0 = th_now_ms();
+    for (int i = 0; i < CALM_N; i++) {
+        pace_to(t0 + (int64_t)i * 1000 / CALM_RATE);
+        char body[128];
+        snprintf(body, sizeof body, "{\"type\":\"calm\",\"params\":{\"r\":%d,\"i\":%d}}",
+                 round, i);
+        struct resp r;
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        long st = tsconn_req(c, "POST", "/v1/jobs", tok, body, &r);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        CHECK_EQ(st, 201);
+        resp_free(&r);
+        lat[i] = (b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000;
+    }
+    tsconn_free(c);
+    qsort(lat, CALM_N, sizeof lat[0], cmp_i64);
+    return lat[CALM_N * 99 / 100];
+}
+
+TEST(t17_tenant_at_10x_its_limit_does_not_slow_another)
+{
+    struct testsrv *s = testsrv_start(NULL);
+    const char *a = ts_token_limit(s, "noisy", "user", NOISY_LIMIT);
+    const char *b = ts_token_limit(s, "calm", "user", 0);
+    char id[TS_ID_MAX], body[64];
+    for (int i = 0; i < NOISY_LIMIT; i++) {        /* A at its limit: the rest is refused */
+        snprintf(body, sizeof body, "{\"type\":\"fill\",\"params\":{\"i\":%d}}", i);
+        REQUIRE_EQ(ts_enqueue(s, a, body, id), 201);
+    }
+    int64_t alone = calm_p99_us(s, b, 0);
+    atomic_bool stop = false;
+    struct noisy nz[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        nz[i] = (struct noisy){ .s = s, .tok = a, .idx = i, .stop = &stop };
+        REQUIRE_EQ(pthread_create(&th[i], NULL, noisy_run, &nz[i]), 0);
+    }
+    int64_t with = calm_p99_us(s, b, 1);
+    atomic_store(&stop, true);
+    long sent = 0, refused = 0, bad = 0;
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        sent += nz[i].sent;
+        refused += nz[i].refused;
+        bad += nz[i].bad;
+    }
+    printf("  t17 noisy: tenant A sent %ld creates at %d/s (limit %d): %ld refused 429, %ld "
+           "otherwise; tenant B p99 %.2f ms alone, %.2f ms beside A (%.2fx)\n", sent,
+           NOISY_RATE, NOISY_LIMIT, refused, bad, (double)alone / 1000, (double)with / 1000,
+           (double)with / (double)(alone ? alone : 1));
+    CHECK(refused >= sent * 9 / 10);
+    CHECK_EQ(bad, 0);
+    CHECK(with <= 2 * alone + 1000);
+    testsrv_stop(s);
 }
 
 TEST_MAIN()
