@@ -13,7 +13,6 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
-#include <time.h>
 
 enum { BUCKET_MS = 100, BUCKETS = 3600 * 1000 / BUCKET_MS, THREADS_MAX = 16 };
 
@@ -76,13 +75,6 @@ static void backoff(unsigned *step)
     if (*step > 50000) *step = 50000;
 }
 
-static void pace(int64_t due_ms)
-{
-    int64_t left = due_ms - th_now_ms();
-    if (left > 0)
-        nanosleep(&(struct timespec){left / 1000, (long)(left % 1000) * 1000000L}, NULL);
-}
-
 static void *producer(void *arg)
 {
     struct pgl_thr *t = arg;
@@ -92,7 +84,7 @@ static void *producer(void *arg)
     int64_t start = th_now_ms();
     for (long k = 0; !atomic_load(&l->stop_prod); k++) {
         if (l->o.rate > 0)
-            pace(start + k * 1000 * l->o.producers / l->o.rate);
+            rel_pace_until(start + k * 1000 * l->o.producers / l->o.rate);
         char key[64], hdr[96], body[256];
         snprintf(key, sizeof key, "p%d-%07ld", t->idx, k);
         snprintf(hdr, sizeof hdr, "Idempotency-Key: %s", key);
@@ -314,7 +306,7 @@ double pgl_rate(struct pgl *l, int64_t from_ms, int64_t to_ms)
 
 void pgl_until(struct pgl *l, int64_t at_ms)
 {
-    pace(l->t0 + at_ms);
+    rel_pace_until(l->t0 + at_ms);
 }
 
 int64_t pgl_recovered(struct pgl *l, int64_t from_ms, int64_t win_ms, double want,

@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static inline bool rel_long(void)
@@ -29,6 +30,15 @@ static inline bool rel_long(void)
     return e && *e == '1';
 }
 #define REL_N(ci, full) (rel_long() ? (full) : (ci))
+
+/* Sleeps until th_now_ms() reaches due_ms: the schedule of a paced load (a rate), not a
+ * wait for a condition. */
+static inline void rel_pace_until(int64_t due_ms)
+{
+    int64_t left = due_ms - th_now_ms();
+    if (left > 0)
+        nanosleep(&(struct timespec){left / 1000, (long)(left % 1000) * 1000000L}, NULL);
+}
 
 /* --- raw sockets --- */
 

@@ -422,20 +422,13 @@ struct noisy {
     long sent, refused, bad;          /* bad: a refusal that was not 429 + Retry-After */
 };
 
-static void pace_to(int64_t due_ms)
-{
-    int64_t left = due_ms - th_now_ms();
-    if (left > 0)
-        nanosleep(&(struct timespec){left / 1000, (long)(left % 1000) * 1000000L}, NULL);
-}
-
 static void *noisy_run(void *arg)
 {
     struct noisy *n = arg;
     struct tsconn *c = tsconn_new(n->s);
     int64_t t0 = th_now_ms();
     for (long k = 0; !atomic_load(n->stop); k++) {
-        pace_to(t0 + k * 1000 * 2 / NOISY_RATE);          /* two threads share the rate */
+        rel_pace_until(t0 + k * 1000 * 2 / NOISY_RATE);          /* two threads share the rate */
         char body[128];
         snprintf(body, sizeof body, "{\"type\":\"noise\",\"params\":{\"t\":%d,\"k\":%ld}}",
                  n->idx, k);
@@ -466,7 +459,7 @@ static int64_t calm_p99_us(struct testsrv *s, const char *tok, int round)
     struct tsconn *c = tsconn_new(s);
     int64_t lat[CALM_N], t0 = th_now_ms();
     for (int i = 0; i < CALM_N; i++) {
-        pace_to(t0 + (int64_t)i * 1000 / CALM_RATE);
+        rel_pace_until(t0 + (int64_t)i * 1000 / CALM_RATE);
         char body[128];
         snprintf(body, sizeof body, "{\"type\":\"calm\",\"params\":{\"r\":%d,\"i\":%d}}",
                  round, i);

@@ -332,33 +332,43 @@ static struct pl_out one_run(const char *sync, int run, int jobs, struct pl_cut 
     return o;
 }
 
+/* What the FULL runs add up to; pl_tally_add counts one run and CHECKs it. */
+struct pl_tally { long acked, done, lost, ledger_bad; int ok; };
+
+/* Counts run o into t; CHECKs integrity, no acked create or complete lost and a clean
+ * ledger (printed under label when not); returns the ledger anomalies of the run. */
+static long pl_tally_add(struct pl_tally *t, const struct pl_out *o, const char *label)
+{
+    t->acked += o->acked;
+    t->done += o->done;
+    t->lost += o->lost_create + o->lost_complete;
+    long bad = o->lc.lost + o->lc.dup_created + o->lc.completed_twice + o->lc.unexpected;
+    t->ledger_bad += bad;
+    t->ok += o->integrity;
+    CHECK(o->integrity);
+    CHECK_EQ(o->lost_create, 0);
+    CHECK_EQ(o->lost_complete, 0);
+    CHECK_EQ(bad, 0);
+    if (bad) ledger_print(&o->lc, stdout, label);
+    return bad;
+}
+
 TEST(t2_powerloss_full_loses_nothing)
 {
     int runs = REL_N(8, 200), jobs = REL_N(60, 200);
     th_set_timeout((unsigned)REL_N(200, 3600));
     srand((unsigned)getpid());
-    long acked = 0, done = 0, lost = 0, ledger_bad = 0;
-    int ok = 0;
+    struct pl_tally t = { 0 };
     int64_t t0 = th_now_ms();
     for (int r = 0; r < runs; r++) {
         struct pl_out o = one_run("full", r, jobs, (struct pl_cut){ 100, 900, 0, 0 });
-        acked += o.acked;
-        done += o.done;
-        lost += o.lost_create + o.lost_complete;
-        long bad = o.lc.lost + o.lc.dup_created + o.lc.completed_twice + o.lc.unexpected;
-        ledger_bad += bad;
-        ok += o.integrity;
-        CHECK(o.integrity);
-        CHECK_EQ(o.lost_create, 0);
-        CHECK_EQ(o.lost_complete, 0);
-        CHECK_EQ(bad, 0);
-        if (bad) ledger_print(&o.lc, stdout, "t2-full");
+        pl_tally_add(&t, &o, "t2-full");
         if (th_failed()) break;
     }
     printf("  t2 FULL: %d runs (kill -9 each), %ld acked creates + %ld acked completes checked, "
-           "lost %ld, ledger anomalies %ld, integrity ok %d/%d, %.1f s\n", runs, acked, done,
-           lost, ledger_bad, ok, runs, (double)(th_now_ms() - t0) / 1000);
-    CHECK(acked > 0 && done > 0);
+           "lost %ld, ledger anomalies %ld, integrity ok %d/%d, %.1f s\n", runs, t.acked, t.done,
+           t.lost, t.ledger_bad, t.ok, runs, (double)(th_now_ms() - t0) / 1000);
+    CHECK(t.acked > 0 && t.done > 0);
 }
 
 TEST(t2_torn_full_loses_nothing)
@@ -375,8 +385,9 @@ TEST(t2_torn_full_loses_nothing)
     th_set_timeout((unsigned)REL_N(200, 7200));
     unsigned base = (unsigned)getpid();
     srand(base + 2);
-    long acked = 0, done = 0, lost = 0, ledger_bad = 0, wrote = 0, pending = 0;
-    int ok = 0, torn = 0, killed = 0, partial = 0, wal = 0;
+    struct pl_tally t = { 0 };
+    long wrote = 0, pending = 0;
+    int torn = 0, killed = 0, partial = 0, wal = 0;
     int64_t t0 = th_now_ms();
     for (int r = 0; r < runs; r++) {
         long n = TORN_MIN + rand() % TORN_SPAN;
@@ -384,12 +395,7 @@ TEST(t2_torn_full_loses_nothing)
         /* jobs: no cap that matters; the producers stop when jobqd is gone */
         struct pl_out o = one_run("full", r, 1000000,
                                   (struct pl_cut){ DEADLINE_MS, DEADLINE_MS, n, seed });
-        acked += o.acked;
-        done += o.done;
-        lost += o.lost_create + o.lost_complete;
-        long bad = o.lc.lost + o.lc.dup_created + o.lc.completed_twice + o.lc.unexpected;
-        ledger_bad += bad;
-        ok += o.integrity;
+        long bad = pl_tally_add(&t, &o, "t2-torn");
         torn += o.torn;
         wal += o.torn && o.torn_wal;
         killed += !o.torn;
@@ -399,20 +405,15 @@ TEST(t2_torn_full_loses_nothing)
         if (!o.integrity || o.lost_create || o.lost_complete || bad)
             fprintf(stderr, "  torn run %d: N %ld seed %u, %s, wrote %ld of %ld pending sectors\n",
                     r, n, seed, o.torn ? "torn" : "killed", o.torn_wrote, o.torn_pending);
-        CHECK(o.integrity);
-        CHECK_EQ(o.lost_create, 0);
-        CHECK_EQ(o.lost_complete, 0);
-        CHECK_EQ(bad, 0);
-        if (bad) ledger_print(&o.lc, stdout, "t2-torn");
         if (th_failed()) break;
     }
     printf("  t2 torn FULL: %d runs, %d torn syncs (%d of the WAL, %d of the database; %d "
            "partial) + %d killed -9 at the deadline, sectors written %ld / dropped %ld, %ld acked "
            "creates + %ld acked completes checked, lost %ld, ledger anomalies %ld, integrity ok "
            "%d/%d, %.1f s\n", runs, torn, wal, torn - wal, partial, killed, wrote,
-           pending - wrote, acked, done, lost, ledger_bad, ok, runs,
+           pending - wrote, t.acked, t.done, t.lost, t.ledger_bad, t.ok, runs,
            (double)(th_now_ms() - t0) / 1000);
-    CHECK(acked > 0 && done > 0);
+    CHECK(t.acked > 0 && t.done > 0);
     CHECK(torn > 0);              /* the cut happened (not only deadline kills) */
 }
 

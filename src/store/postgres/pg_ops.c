@@ -40,17 +40,25 @@ static jq_err one_job(struct pgconn *cn, struct sctx *c, const char *sql, const 
     return err;
 }
 
-static jq_err many_jobs(struct pgconn *cn, struct sctx *c, const char *sql, const struct pp *p,
-                        struct job_list *out)
+/* Loads the rows of r (NULL: none) into out, replacing what a failed attempt of the
+ * transaction loaded; returns err, or JQ_E_NOMEM. */
+static jq_err load_jobs(const PGresult *r, jq_err err, struct job_list *out)
 {
-    jq_err err;
-    PGresult *r = pg__q(cn, c, sql, p, &err);
     job_list_fini(out);              /* a retried transaction starts over */
     int n = r ? PQntuples(r) : 0;
     if (n > 0 && !(out->jobs = calloc((size_t)n, sizeof *out->jobs)))
         err = JQ_E_NOMEM;
     for (int i = 0; out->jobs && i < n; i++)
         pg__load_job(r, i, &out->jobs[out->n++]);
+    return err;
+}
+
+static jq_err many_jobs(struct pgconn *cn, struct sctx *c, const char *sql, const struct pp *p,
+                        struct job_list *out)
+{
+    jq_err err;
+    PGresult *r = pg__q(cn, c, sql, p, &err);
+    err = load_jobs(r, err, out);
     PQclear(r);
     return err;
 }
@@ -846,12 +854,8 @@ static jq_err claim(struct pgconn *cn, struct sctx *c, const struct claim_req *i
         " (SELECT 1 FROM jobs WHERE status='pending' AND blocked=0 AND queue=$1 AND run_at<=$2"
         " AND (expires_at IS NULL OR expires_at>$2) LIMIT $5+1) m)",
         &p, &err);
-    job_list_fini(out);              /* a retried transaction starts over */
-    int n = r ? PQntuples(r) : 0;
-    if (n > 0 && !(out->jobs = calloc((size_t)n, sizeof *out->jobs)))
-        err = JQ_E_NOMEM;
-    for (int i = 0; out->jobs && i < n; i++)
-        pg__load_job(r, i, &out->jobs[out->n++]);
+    err = load_jobs(r, err, out);
+    int n = out->n;
     out->drained = !err && (n == 0 || atoll(PQgetvalue(r, 0, PQnfields(r) - 1)) <= n);
     PQclear(r);
     if (!err && out->n > 1)
